@@ -1,1 +1,121 @@
-fn main() {}
+//! `ironclad`: the chain of trust for connected devices, from key ceremony to device identity.
+//! This file only parses arguments and dispatches; each subcommand lives in `cmd/`.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod output;
+mod pki_dir;
+mod secrets;
+
+/// ironclad: keys that never leave a secure element, and the X.509 hierarchy that certifies them.
+///
+/// Start with `ironclad demo`, which runs the whole chain end to end in a temporary directory.
+/// Every command has --help with an example; commands that print data take --json.
+///
+/// Secrets (store passphrases) are read from $IRONCLAD_PASSPHRASE, --passphrase-file or a
+/// prompt, never from the command line.
+#[derive(Parser, Debug)]
+#[command(name = "ironclad", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    /// More log output (-v info, -vv debug); logs go to stderr and never contain secrets.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the chain of trust end to end on this machine (PKI stage: root, line CA, devices).
+    Demo(cmd::demo::DemoArgs),
+    /// Certificate authorities: create the root and intermediates, publish CRLs.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Device certificates: issue from CSRs (one or a batch), revoke, verify, show.
+    #[command(subcommand)]
+    Cert(CertCommand),
+    /// Secure elements: create stores, generate keys inside, make CSRs.
+    #[command(subcommand)]
+    Se(SeCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum CaCommand {
+    /// Create a PKI directory with a self-signed root CA whose key lives in a secure element.
+    Init(cmd::ca_init::CaInitArgs),
+    /// Create an intermediate CA (one per factory line or product family) signed by the root.
+    Intermediate(cmd::ca_intermediate::CaIntermediateArgs),
+    /// Write the CRL of an issuing CA, signed by it, listing its revoked certificates.
+    Crl(cmd::ca_crl::CaCrlArgs),
+    /// List the CAs of a PKI directory.
+    List(cmd::ca_list::CaListArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum CertCommand {
+    /// Issue one device certificate from a PKCS#10 CSR.
+    Issue(cmd::cert_issue::CertIssueArgs),
+    /// Issue device certificates for a directory or manifest of CSRs, in parallel, idempotently.
+    IssueBatch(cmd::cert_issue_batch::CertIssueBatchArgs),
+    /// Revoke a certificate by serial number.
+    Revoke(cmd::cert_revoke::CertRevokeArgs),
+    /// Verify a device certificate's chain, usage, validity and revocation status.
+    Verify(cmd::cert_verify::CertVerifyArgs),
+    /// Show a certificate's fields and extensions.
+    Show(cmd::cert_show::CertShowArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum SeCommand {
+    /// Create an empty software secure element.
+    Init(cmd::se_init::SeInitArgs),
+    /// Generate a key inside a secure element.
+    Keygen(cmd::se_keygen::SeKeygenArgs),
+    /// List the keys and sealed objects of a secure element.
+    List(cmd::se_list::SeListArgs),
+    /// Make a PKCS#10 CSR signed by a key inside a secure element.
+    Csr(cmd::se_csr::SeCsrArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Demo(args) => cmd::demo::run(args),
+        Command::Ca(CaCommand::Init(args)) => cmd::ca_init::run(args),
+        Command::Ca(CaCommand::Intermediate(args)) => cmd::ca_intermediate::run(args),
+        Command::Ca(CaCommand::Crl(args)) => cmd::ca_crl::run(args),
+        Command::Ca(CaCommand::List(args)) => cmd::ca_list::run(args),
+        Command::Cert(CertCommand::Issue(args)) => cmd::cert_issue::run(args),
+        Command::Cert(CertCommand::IssueBatch(args)) => cmd::cert_issue_batch::run(args),
+        Command::Cert(CertCommand::Revoke(args)) => cmd::cert_revoke::run(args),
+        Command::Cert(CertCommand::Verify(args)) => cmd::cert_verify::run(args),
+        Command::Cert(CertCommand::Show(args)) => cmd::cert_show::run(args),
+        Command::Se(SeCommand::Init(args)) => cmd::se_init::run(args),
+        Command::Se(SeCommand::Keygen(args)) => cmd::se_keygen::run(args),
+        Command::Se(SeCommand::List(args)) => cmd::se_list::run(args),
+        Command::Se(SeCommand::Csr(args)) => cmd::se_csr::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IRONCLAD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

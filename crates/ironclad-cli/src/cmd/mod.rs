@@ -1,0 +1,16 @@
+//! One file per subcommand: its arguments (with --help text and an example) and `run()`.
+
+pub(crate) mod ca_crl;
+pub(crate) mod ca_init;
+pub(crate) mod ca_intermediate;
+pub(crate) mod ca_list;
+pub(crate) mod cert_issue;
+pub(crate) mod cert_issue_batch;
+pub(crate) mod cert_revoke;
+pub(crate) mod cert_show;
+pub(crate) mod cert_verify;
+pub(crate) mod demo;
+pub(crate) mod se_csr;
+pub(crate) mod se_init;
+pub(crate) mod se_keygen;
+pub(crate) mod se_list;
