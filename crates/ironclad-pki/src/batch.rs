@@ -33,10 +33,7 @@ pub struct BatchOptions {
 
 impl Default for BatchOptions {
     fn default() -> Self {
-        BatchOptions {
-            limits: Limits::default(),
-            chunk_size: DEFAULT_CHUNK_SIZE,
-        }
+        BatchOptions { limits: Limits::default(), chunk_size: DEFAULT_CHUNK_SIZE }
     }
 }
 
@@ -166,10 +163,8 @@ where
             }
         }
 
-        let signed: Vec<Result<IndexEntry>> = to_sign
-            .par_iter()
-            .map(|(_, csr, serial, _)| template.sign(csr, serial))
-            .collect();
+        let signed: Vec<Result<IndexEntry>> =
+            to_sign.par_iter().map(|(_, csr, serial, _)| template.sign(csr, serial)).collect();
         for (result, (i, _, _, seq)) in signed.into_iter().zip(to_sign) {
             match result {
                 Ok(entry) => pending.push((entry, seq)),
@@ -183,9 +178,7 @@ where
 
     for (name, seq) in std::mem::take(&mut state.deferred) {
         match state.positions.get(&seq) {
-            Some(&pos) => report
-                .skipped_existing
-                .push((name, report.issued[pos].clone())),
+            Some(&pos) => report.skipped_existing.push((name, report.issued[pos].clone())),
             None => report.failed.push((name, Error::DuplicateInBatch)),
         }
     }
@@ -249,10 +242,7 @@ impl BatchState {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.by_csr.insert(*csr.csr_sha256(), seq);
-        self.by_device.insert(
-            csr.device_id().to_owned(),
-            (*csr.spki_sha256(), hex::encode(serial), seq),
-        );
+        self.by_device.insert(csr.device_id().to_owned(), (*csr.spki_sha256(), hex::encode(serial), seq));
         seq
     }
 }

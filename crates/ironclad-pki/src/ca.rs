@@ -84,35 +84,24 @@ pub struct CaCertificate {
 impl CaCertificate {
     /// Parses a DER CA certificate and checks that it can act as a CA.
     pub fn from_der(der: &[u8]) -> Result<Self> {
-        let (rest, cert) = X509Certificate::from_der(der).map_err(|e| Error::CertMalformed {
-            reason: e.to_string(),
-        })?;
+        let (rest, cert) =
+            X509Certificate::from_der(der).map_err(|e| Error::CertMalformed { reason: e.to_string() })?;
         if !rest.is_empty() {
-            return Err(Error::CertMalformed {
-                reason: format!("{} bytes of trailing data", rest.len()),
-            });
+            return Err(Error::CertMalformed { reason: format!("{} bytes of trailing data", rest.len()) });
         }
-        let invalid = |reason: &str| Error::CaInvalid {
-            reason: reason.to_owned(),
-        };
-        let bc = cert
-            .basic_constraints()
-            .map_err(|_| invalid("duplicate basicConstraints"))?;
+        let invalid = |reason: &str| Error::CaInvalid { reason: reason.to_owned() };
+        let bc = cert.basic_constraints().map_err(|_| invalid("duplicate basicConstraints"))?;
         if !bc.is_some_and(|bc| bc.value.ca) {
             return Err(invalid("basicConstraints CA:TRUE missing"));
         }
-        let ku = cert
-            .key_usage()
-            .map_err(|_| invalid("duplicate keyUsage"))?;
+        let ku = cert.key_usage().map_err(|_| invalid("duplicate keyUsage"))?;
         if !ku.is_some_and(|ku| ku.value.key_cert_sign()) {
             return Err(invalid("keyUsage keyCertSign missing"));
         }
         let ski = cert
             .iter_extensions()
             .find_map(|ext| match ext.parsed_extension() {
-                x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(id) => {
-                    Some(id.0.to_vec())
-                }
+                x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
                 _ => None,
             })
             .ok_or_else(|| invalid("subjectKeyIdentifier missing"))?;
@@ -130,9 +119,7 @@ impl CaCertificate {
 
     /// Parses a PEM `CERTIFICATE` block and checks it as [`from_der`](Self::from_der) does.
     pub fn from_pem(pem_text: &str) -> Result<Self> {
-        let block = pem::parse(pem_text).map_err(|e| Error::CertMalformed {
-            reason: e.to_string(),
-        })?;
+        let block = pem::parse(pem_text).map_err(|e| Error::CertMalformed { reason: e.to_string() })?;
         if block.tag() != "CERTIFICATE" {
             return Err(Error::CertMalformed {
                 reason: format!("PEM block is {:?}, not CERTIFICATE", block.tag()),
@@ -220,15 +207,8 @@ impl<'a> CaIssuer<'a> {
         }
         let sig_alg_der = signature_algorithm_der(signer.algorithm())?;
         let rcgen = rcgen::Issuer::from_ca_cert_der(&CertificateDer::from(cert.der()), signer)
-            .map_err(|e| Error::CaInvalid {
-                reason: e.to_string(),
-            })?;
-        Ok(CaIssuer {
-            cert,
-            signer,
-            rcgen,
-            sig_alg_der,
-        })
+            .map_err(|e| Error::CaInvalid { reason: e.to_string() })?;
+        Ok(CaIssuer { cert, signer, rcgen, sig_alg_der })
     }
 
     /// The CA certificate.
@@ -252,22 +232,15 @@ impl<'a> CaIssuer<'a> {
 
 /// The AlgorithmIdentifier (full SEQUENCE) that labels signatures made by `alg`.
 fn signature_algorithm_der(alg: &rcgen::SignatureAlgorithm) -> Result<&'static [u8]> {
-    const P256_SHA256: &[u8] = &[
-        0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
-    ];
-    const P384_SHA384: &[u8] = &[
-        0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03,
-    ];
+    const P256_SHA256: &[u8] = &[0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+    const P384_SHA384: &[u8] = &[0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03];
     const ED25519: &[u8] = &[0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70];
-    const RSA_SHA256: &[u8] = &[
-        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00,
-    ];
-    const RSA_SHA384: &[u8] = &[
-        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c, 0x05, 0x00,
-    ];
-    const RSA_SHA512: &[u8] = &[
-        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0d, 0x05, 0x00,
-    ];
+    const RSA_SHA256: &[u8] =
+        &[0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00];
+    const RSA_SHA384: &[u8] =
+        &[0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c, 0x05, 0x00];
+    const RSA_SHA512: &[u8] =
+        &[0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0d, 0x05, 0x00];
     let table: [(&rcgen::SignatureAlgorithm, &'static [u8]); 6] = [
         (&rcgen::PKCS_ECDSA_P256_SHA256, P256_SHA256),
         (&rcgen::PKCS_ECDSA_P384_SHA384, P384_SHA384),
@@ -280,9 +253,7 @@ fn signature_algorithm_der(alg: &rcgen::SignatureAlgorithm) -> Result<&'static [
         .iter()
         .find(|(a, _)| *a == alg)
         .map(|(_, der)| *der)
-        .ok_or_else(|| Error::UnsupportedSignerAlgorithm {
-            algorithm: format!("{alg:?}"),
-        })
+        .ok_or_else(|| Error::UnsupportedSignerAlgorithm { algorithm: format!("{alg:?}") })
 }
 
 /// Creates a self-signed root CA: basicConstraints critical CA:TRUE without pathLen, keyUsage
@@ -302,9 +273,7 @@ pub fn create_root(
         BasicConstraints::Unconstrained,
         now,
     )?;
-    let cert = cert_params
-        .self_signed(&signer)
-        .map_err(Error::CertificateBuild)?;
+    let cert = cert_params.self_signed(&signer).map_err(Error::CertificateBuild)?;
     CaCertificate::from_der(cert.der())
 }
 
@@ -327,9 +296,7 @@ pub fn create_intermediate(
         now,
     )?;
     cert_params.use_authority_key_identifier_extension = true;
-    let cert = cert_params
-        .signed_by(&subject_key, parent.rcgen())
-        .map_err(Error::CertificateBuild)?;
+    let cert = cert_params.signed_by(&subject_key, parent.rcgen()).map_err(Error::CertificateBuild)?;
     CaCertificate::from_der(cert.der())
 }
 
@@ -345,20 +312,14 @@ fn ca_params(
     validate_text("organization", organization)?;
     validate_country(country)?;
     if validity_years == 0 {
-        return Err(Error::ValidityInvalid {
-            reason: "zero years",
-        });
+        return Err(Error::ValidityInvalid { reason: "zero years" });
     }
     let not_before = whole_seconds(now - CA_BACKDATE);
     let not_after = add_years(not_before, validity_years)?;
 
     let mut dn = DistinguishedName::new();
-    let printable = rcgen::string::PrintableString::try_from(country).map_err(|_| {
-        Error::NameInvalid {
-            field: "country",
-            reason: "not printable",
-        }
-    })?;
+    let printable = rcgen::string::PrintableString::try_from(country)
+        .map_err(|_| Error::NameInvalid { field: "country", reason: "not printable" })?;
     dn.push(DnType::CountryName, DnValue::PrintableString(printable));
     dn.push(DnType::OrganizationName, organization);
     dn.push(DnType::CommonName, common_name);
@@ -399,42 +360,25 @@ pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
 /// `0x`) to the crate's form: lower-case hex without leading zero bytes.
 pub fn normalize_serial(text: &str) -> Result<String> {
     let t = text.trim();
-    let t = t
-        .strip_prefix("0x")
-        .or_else(|| t.strip_prefix("0X"))
-        .unwrap_or(t);
+    let t = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);
     let digits: String = t.chars().filter(|c| *c != ':').collect();
     if digits.is_empty() {
         return Err(Error::SerialInvalid { reason: "empty" });
     }
     if digits.len() > 42 {
-        return Err(Error::SerialInvalid {
-            reason: "longer than 20 bytes",
-        });
+        return Err(Error::SerialInvalid { reason: "longer than 20 bytes" });
     }
     if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Error::SerialInvalid {
-            reason: "not hexadecimal",
-        });
+        return Err(Error::SerialInvalid { reason: "not hexadecimal" });
     }
-    let padded = if digits.len() % 2 == 1 {
-        format!("0{digits}")
-    } else {
-        digits
-    };
-    let bytes = hex::decode(padded).map_err(|_| Error::SerialInvalid {
-        reason: "not hexadecimal",
-    })?;
+    let padded = if digits.len() % 2 == 1 { format!("0{digits}") } else { digits };
+    let bytes = hex::decode(padded).map_err(|_| Error::SerialInvalid { reason: "not hexadecimal" })?;
     Ok(serial_hex(&bytes))
 }
 
 /// Lower-case hex of a serial's big-endian bytes, leading zero bytes removed.
 pub(crate) fn serial_hex(raw: &[u8]) -> String {
-    let skip = raw
-        .iter()
-        .take_while(|b| **b == 0)
-        .count()
-        .min(raw.len().saturating_sub(1));
+    let skip = raw.iter().take_while(|b| **b == 0).count().min(raw.len().saturating_sub(1));
     hex::encode(&raw[skip..])
 }
 
@@ -466,13 +410,9 @@ mod tests {
 
         let issuer = CaIssuer::new(&root, &root_key).unwrap();
         let int_key = KeyPair::generate().unwrap();
-        let int = create_intermediate(
-            &issuer,
-            &int_key,
-            &IntermediateCaParams::new("Line 1", "Acme", "DE"),
-            now(),
-        )
-        .unwrap();
+        let int =
+            create_intermediate(&issuer, &int_key, &IntermediateCaParams::new("Line 1", "Acme", "DE"), now())
+                .unwrap();
         let (_, i) = X509Certificate::from_der(int.der()).unwrap();
         let bc = i.basic_constraints().unwrap().unwrap();
         assert!(bc.critical && bc.value.ca && bc.value.path_len_constraint == Some(0));
@@ -496,10 +436,7 @@ mod tests {
         let key = KeyPair::generate().unwrap();
         let other = KeyPair::generate().unwrap();
         let root = create_root(&key, &RootCaParams::new("Root", "Acme", "DE"), now()).unwrap();
-        assert!(matches!(
-            CaIssuer::new(&root, &other),
-            Err(Error::SignerKeyMismatch)
-        ));
+        assert!(matches!(CaIssuer::new(&root, &other), Err(Error::SignerKeyMismatch)));
     }
 
     #[test]
@@ -512,11 +449,7 @@ mod tests {
 
     #[test]
     fn signature_algorithm_labels_match_rcgen() {
-        for alg in [
-            &rcgen::PKCS_ECDSA_P256_SHA256,
-            &rcgen::PKCS_ECDSA_P384_SHA384,
-            &rcgen::PKCS_ED25519,
-        ] {
+        for alg in [&rcgen::PKCS_ECDSA_P256_SHA256, &rcgen::PKCS_ECDSA_P384_SHA384, &rcgen::PKCS_ED25519] {
             let key = KeyPair::generate_for(alg).unwrap();
             let root = create_root(&key, &RootCaParams::new("R", "A", "DE"), now()).unwrap();
             // Certificate ::= SEQUENCE { tbs, signatureAlgorithm, signature }: skip the outer
@@ -544,10 +477,7 @@ mod tests {
     fn bad_params_are_refused() {
         let key = KeyPair::generate().unwrap();
         let mut p = RootCaParams::new("Root", "Acme", "Germany");
-        assert!(matches!(
-            create_root(&key, &p, now()),
-            Err(Error::NameInvalid { field: "country", .. })
-        ));
+        assert!(matches!(create_root(&key, &p, now()), Err(Error::NameInvalid { field: "country", .. })));
         p.country = "DE".into();
         p.validity_years = 0;
         assert!(create_root(&key, &p, now()).is_err());
@@ -571,9 +501,6 @@ mod tests {
         let mut p = CertificateParams::new(vec!["x.example".to_owned()]).unwrap();
         p.is_ca = IsCa::ExplicitNoCa;
         let cert = p.self_signed(&key).unwrap();
-        assert!(matches!(
-            CaCertificate::from_der(cert.der()),
-            Err(Error::CaInvalid { .. })
-        ));
+        assert!(matches!(CaCertificate::from_der(cert.der()), Err(Error::CaInvalid { .. })));
     }
 }

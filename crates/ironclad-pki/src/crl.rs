@@ -116,23 +116,15 @@ impl std::str::FromStr for RevocationReason {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        let folded: String = s
-            .chars()
-            .filter(|c| *c != '-' && *c != '_')
-            .flat_map(char::to_lowercase)
-            .collect();
-        if let Ok(code) = folded.parse::<u8>() {
-            if let Some(r) = Self::from_code(code) {
-                return Ok(r);
-            }
+        let folded: String =
+            s.chars().filter(|c| *c != '-' && *c != '_').flat_map(char::to_lowercase).collect();
+        if let Some(r) = folded.parse::<u8>().ok().and_then(Self::from_code) {
+            return Ok(r);
         }
-        Self::ALL
-            .into_iter()
-            .find(|r| r.name().to_lowercase() == folded)
-            .ok_or(Error::NameInvalid {
-                field: "revocation reason",
-                reason: "not an RFC 5280 reason name or code",
-            })
+        Self::ALL.into_iter().find(|r| r.name().to_lowercase() == folded).ok_or(Error::NameInvalid {
+            field: "revocation reason",
+            reason: "not an RFC 5280 reason name or code",
+        })
     }
 }
 
@@ -189,15 +181,12 @@ pub fn sign_crl(
     let this_update = whole_seconds(this_update);
     let next_update = whole_seconds(next_update);
     if next_update <= this_update {
-        return Err(Error::ValidityInvalid {
-            reason: "CRL nextUpdate is not after thisUpdate",
-        });
+        return Err(Error::ValidityInvalid { reason: "CRL nextUpdate is not after thisUpdate" });
     }
     let mut revoked_certs = Vec::with_capacity(revoked.len());
     for r in revoked {
-        let serial = hex::decode(&r.serial).map_err(|_| Error::SerialInvalid {
-            reason: "not hexadecimal",
-        })?;
+        let serial =
+            hex::decode(&r.serial).map_err(|_| Error::SerialInvalid { reason: "not hexadecimal" })?;
         revoked_certs.push(RevokedCertParams {
             serial_number: SerialNumber::from_slice(&serial),
             revocation_time: whole_seconds(r.at),
@@ -211,20 +200,10 @@ pub fn sign_crl(
         crl_number: SerialNumber::from(crl_number),
         issuing_distribution_point: None,
         revoked_certs,
-        key_identifier_method: KeyIdMethod::PreSpecified(
-            issuer.certificate().subject_key_id().to_vec(),
-        ),
+        key_identifier_method: KeyIdMethod::PreSpecified(issuer.certificate().subject_key_id().to_vec()),
     };
-    let crl = params
-        .signed_by(issuer.rcgen())
-        .map_err(Error::CertificateBuild)?;
-    Ok(Crl {
-        der: crl.der().to_vec(),
-        number: crl_number,
-        this_update,
-        next_update,
-        revoked: revoked.len(),
-    })
+    let crl = params.signed_by(issuer.rcgen()).map_err(Error::CertificateBuild)?;
+    Ok(Crl { der: crl.der().to_vec(), number: crl_number, this_update, next_update, revoked: revoked.len() })
 }
 
 /// Builds the issuer's current CRL from the index: takes the next CRL number and lists every
@@ -253,10 +232,7 @@ mod tests {
             assert_eq!(r.name().parse::<RevocationReason>().unwrap(), r);
             assert_eq!(r.code().to_string().parse::<RevocationReason>().unwrap(), r);
         }
-        assert_eq!(
-            "key-compromise".parse::<RevocationReason>().unwrap(),
-            RevocationReason::KeyCompromise
-        );
+        assert_eq!("key-compromise".parse::<RevocationReason>().unwrap(), RevocationReason::KeyCompromise);
         assert_eq!(
             "CESSATION_OF_OPERATION".parse::<RevocationReason>().unwrap(),
             RevocationReason::CessationOfOperation

@@ -36,9 +36,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_csr_bytes: DEFAULT_MAX_CSR_BYTES,
-        }
+        Limits { max_csr_bytes: DEFAULT_MAX_CSR_BYTES }
     }
 }
 
@@ -78,30 +76,22 @@ impl std::fmt::Display for KeyKind {
 /// or as DER, refusing input over the size limit before looking at it.
 pub fn csr_der<'a>(input: &'a [u8], limits: &Limits) -> Result<Cow<'a, [u8]>> {
     check_size(input.len(), limits)?;
-    let start = input
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(input.len());
+    let start = input.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(input.len());
     if !input[start..].starts_with(b"-----BEGIN") {
         return Ok(Cow::Borrowed(input));
     }
-    let block = pem::parse(input).map_err(|e| Error::CsrMalformed {
-        reason: format!("PEM: {e}"),
-    })?;
+    let block = pem::parse(input).map_err(|e| Error::CsrMalformed { reason: format!("PEM: {e}") })?;
     match block.tag() {
         "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => Ok(Cow::Owned(block.into_contents())),
-        other => Err(Error::CsrMalformed {
-            reason: format!("PEM block is {other:?}, not CERTIFICATE REQUEST"),
-        }),
+        other => {
+            Err(Error::CsrMalformed { reason: format!("PEM block is {other:?}, not CERTIFICATE REQUEST") })
+        }
     }
 }
 
 fn check_size(len: usize, limits: &Limits) -> Result<()> {
     if len > limits.max_csr_bytes {
-        return Err(Error::CsrTooLarge {
-            len,
-            max: limits.max_csr_bytes,
-        });
+        return Err(Error::CsrTooLarge { len, max: limits.max_csr_bytes });
     }
     Ok(())
 }
@@ -124,17 +114,13 @@ impl<'a> UnverifiedCsr<'a> {
     /// other than v1.
     pub fn parse(der: &'a [u8], limits: &Limits) -> Result<Self> {
         check_size(der.len(), limits)?;
-        let (rest, req) =
-            X509CertificationRequest::from_der(der).map_err(|e| Error::CsrMalformed {
-                reason: e.to_string(),
-            })?;
+        let (rest, req) = X509CertificationRequest::from_der(der)
+            .map_err(|e| Error::CsrMalformed { reason: e.to_string() })?;
         if !rest.is_empty() {
             return Err(Error::CsrTrailingData { extra: rest.len() });
         }
         if req.certification_request_info.version.0 != 0 {
-            return Err(Error::CsrMalformed {
-                reason: "version is not v1 (0)".to_owned(),
-            });
+            return Err(Error::CsrMalformed { reason: "version is not v1 (0)".to_owned() });
         }
         Ok(UnverifiedCsr { der, req })
     }
@@ -168,13 +154,10 @@ impl<'a> UnverifiedCsr<'a> {
         let mut cns = info.subject.iter_common_name();
         let cn = cns.next().ok_or(Error::DeviceIdMissing)?;
         if cns.next().is_some() {
-            return Err(Error::DeviceIdInvalid {
-                reason: "more than one common name",
-            });
+            return Err(Error::DeviceIdInvalid { reason: "more than one common name" });
         }
-        let device_id = cn.as_str().map_err(|_| Error::DeviceIdInvalid {
-            reason: "common name is not a text string",
-        })?;
+        let device_id =
+            cn.as_str().map_err(|_| Error::DeviceIdInvalid { reason: "common name is not a text string" })?;
         validate_device_id(device_id)?;
         let spki_der = info.subject_pki.raw.to_vec();
         Ok(VerifiedCsr {
@@ -191,23 +174,14 @@ fn check_key(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Result<KeyKi
     let alg = &spki.algorithm.algorithm;
     let key = &spki.subject_public_key;
     if key.unused_bits != 0 {
-        return Err(Error::CsrMalformed {
-            reason: "public key BIT STRING has unused bits".to_owned(),
-        });
+        return Err(Error::CsrMalformed { reason: "public key BIT STRING has unused bits".to_owned() });
     }
     if *alg == OID_KEY_TYPE_EC_PUBLIC_KEY {
-        let curve = spki
-            .algorithm
-            .parameters
-            .as_ref()
-            .and_then(|p| p.as_oid().ok())
-            .ok_or_else(|| Error::UnsupportedCurve {
-                oid: "explicit or missing curve parameters".to_owned(),
-            })?;
+        let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok()).ok_or_else(|| {
+            Error::UnsupportedCurve { oid: "explicit or missing curve parameters".to_owned() }
+        })?;
         if curve != OID_EC_P256 {
-            return Err(Error::UnsupportedCurve {
-                oid: curve.to_id_string(),
-            });
+            return Err(Error::UnsupportedCurve { oid: curve.to_id_string() });
         }
         if key.data.len() != 65 || key.data[0] != 0x04 {
             return Err(Error::CsrMalformed {
@@ -226,24 +200,18 @@ fn check_key(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Result<KeyKi
         let bits = match spki.parsed() {
             Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => modulus_bits(rsa.modulus),
             _ => {
-                return Err(Error::CsrMalformed {
-                    reason: "unparsable RSA public key".to_owned(),
-                });
+                return Err(Error::CsrMalformed { reason: "unparsable RSA public key".to_owned() });
             }
         };
         if bits < 2048 {
             return Err(Error::RsaKeyTooSmall { bits });
         }
         if bits > 8192 {
-            return Err(Error::CsrMalformed {
-                reason: "RSA key larger than 8192 bits".to_owned(),
-            });
+            return Err(Error::CsrMalformed { reason: "RSA key larger than 8192 bits".to_owned() });
         }
         Ok(KeyKind::Rsa { bits })
     } else {
-        Err(Error::UnsupportedKeyAlgorithm {
-            oid: alg.to_id_string(),
-        })
+        Err(Error::UnsupportedKeyAlgorithm { oid: alg.to_id_string() })
     }
 }
 
@@ -270,15 +238,13 @@ fn check_signature(req: &X509CertificationRequest<'_>) -> Result<()> {
         &OID_PKCS1_RSASSAPSS,
     ];
     if !allowed.contains(&alg) {
-        return Err(Error::UnsupportedSignatureAlgorithm {
-            oid: alg.to_id_string(),
-        });
+        return Err(Error::UnsupportedSignatureAlgorithm { oid: alg.to_id_string() });
     }
     match req.verify_signature() {
         Ok(()) => Ok(()),
-        Err(X509Error::SignatureUnsupportedAlgorithm) => Err(Error::UnsupportedSignatureAlgorithm {
-            oid: alg.to_id_string(),
-        }),
+        Err(X509Error::SignatureUnsupportedAlgorithm) => {
+            Err(Error::UnsupportedSignatureAlgorithm { oid: alg.to_id_string() })
+        }
         Err(_) => Err(Error::CsrSignatureInvalid),
     }
 }

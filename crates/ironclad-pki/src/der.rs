@@ -55,11 +55,7 @@ pub(crate) fn nested(out: &mut Vec<u8>, tag: u8, f: impl FnOnce(&mut Vec<u8>)) {
 
 /// Appends a non-negative INTEGER from big-endian magnitude bytes.
 pub(crate) fn unsigned_integer(out: &mut Vec<u8>, magnitude: &[u8]) {
-    let skip = magnitude
-        .iter()
-        .take_while(|b| **b == 0)
-        .count()
-        .min(magnitude.len().saturating_sub(1));
+    let skip = magnitude.iter().take_while(|b| **b == 0).count().min(magnitude.len().saturating_sub(1));
     let m = &magnitude[skip..];
     let pad = m.first().is_some_and(|b| b & 0x80 != 0);
     out.push(TAG_INTEGER);

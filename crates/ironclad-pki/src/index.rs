@@ -73,12 +73,7 @@ pub trait IssuedIndex: Send {
     fn by_csr_sha256(&self, csr_sha256: &[u8; 32]) -> Result<Option<IndexEntry>>;
     /// Marks a certificate revoked. Fails with [`Error::UnknownSerial`] or
     /// [`Error::AlreadyRevoked`]; returns the updated entry.
-    fn revoke(
-        &mut self,
-        serial: &str,
-        reason: RevocationReason,
-        at: OffsetDateTime,
-    ) -> Result<IndexEntry>;
+    fn revoke(&mut self, serial: &str, reason: RevocationReason, at: OffsetDateTime) -> Result<IndexEntry>;
     /// Revoked certificates of one issuer (by its key identifier), for its CRL, by serial.
     fn revoked_by_issuer(&self, issuer_key_id: &[u8]) -> Result<Vec<RevokedEntry>>;
     /// Returns and consumes the next CRL number for an issuer (1, 2, ...): CRL numbers must
@@ -121,12 +116,9 @@ impl IssuedIndex for MemoryIndex {
         let mut new_serials = std::collections::HashSet::new();
         let mut new_csrs = std::collections::HashSet::new();
         for e in entries {
-            if self.by_serial.contains_key(&e.record.serial)
-                || !new_serials.insert(e.record.serial.as_str())
+            if self.by_serial.contains_key(&e.record.serial) || !new_serials.insert(e.record.serial.as_str())
             {
-                return Err(Error::Index(
-                    format!("duplicate serial {}", e.record.serial).into(),
-                ));
+                return Err(Error::Index(format!("duplicate serial {}", e.record.serial).into()));
             }
             if self.by_csr.contains_key(&e.csr_sha256) || !new_csrs.insert(e.csr_sha256) {
                 return Err(Error::Index("duplicate request hash".into()));
@@ -136,10 +128,7 @@ impl IssuedIndex for MemoryIndex {
             let i = self.rows.len();
             self.by_serial.insert(e.record.serial.clone(), i);
             self.by_csr.insert(e.csr_sha256, i);
-            self.by_device
-                .entry(e.record.device_id.clone())
-                .or_default()
-                .push(i);
+            self.by_device.entry(e.record.device_id.clone()).or_default().push(i);
             self.rows.push(e.clone());
         }
         Ok(())
@@ -162,27 +151,15 @@ impl IssuedIndex for MemoryIndex {
         Ok(self.by_csr.get(csr_sha256).map(|i| self.rows[*i].clone()))
     }
 
-    fn revoke(
-        &mut self,
-        serial: &str,
-        reason: RevocationReason,
-        at: OffsetDateTime,
-    ) -> Result<IndexEntry> {
+    fn revoke(&mut self, serial: &str, reason: RevocationReason, at: OffsetDateTime) -> Result<IndexEntry> {
         let serial = normalize_serial(serial)?;
-        let i = *self
-            .by_serial
-            .get(&serial)
-            .ok_or_else(|| Error::UnknownSerial {
-                serial: serial.clone(),
-            })?;
+        let i =
+            *self.by_serial.get(&serial).ok_or_else(|| Error::UnknownSerial { serial: serial.clone() })?;
         let row = &mut self.rows[i];
         if matches!(row.status, CertStatus::Revoked { .. }) {
             return Err(Error::AlreadyRevoked { serial });
         }
-        row.status = CertStatus::Revoked {
-            reason,
-            at: crate::profile::whole_seconds(at),
-        };
+        row.status = CertStatus::Revoked { reason, at: crate::profile::whole_seconds(at) };
         Ok(row.clone())
     }
 
@@ -192,11 +169,9 @@ impl IssuedIndex for MemoryIndex {
             .iter()
             .filter(|e| e.issuer_key_id == issuer_key_id)
             .filter_map(|e| match e.status {
-                CertStatus::Revoked { reason, at } => Some(RevokedEntry {
-                    serial: e.record.serial.clone(),
-                    reason,
-                    at,
-                }),
+                CertStatus::Revoked { reason, at } => {
+                    Some(RevokedEntry { serial: e.record.serial.clone(), reason, at })
+                }
                 CertStatus::Valid => None,
             })
             .collect();

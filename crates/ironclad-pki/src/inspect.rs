@@ -4,7 +4,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
-use x509_parser::oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_PKCS1_RSAENCRYPTION, OID_SIG_ED25519};
+use x509_parser::oid_registry::{
+    OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_PKCS1_RSAENCRYPTION, OID_SIG_ED25519,
+};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::ca::{serial_hex, sha256};
@@ -58,9 +60,7 @@ pub struct ExtensionSummary {
 pub fn inspect_certificate(input: &[u8]) -> Result<CertSummary> {
     let owned;
     let der: &[u8] = if input.trim_ascii_start().starts_with(b"-----BEGIN") {
-        let block = pem::parse(input).map_err(|e| Error::CertMalformed {
-            reason: format!("PEM: {e}"),
-        })?;
+        let block = pem::parse(input).map_err(|e| Error::CertMalformed { reason: format!("PEM: {e}") })?;
         if block.tag() != "CERTIFICATE" {
             return Err(Error::CertMalformed {
                 reason: format!("PEM block is {:?}, not CERTIFICATE", block.tag()),
@@ -71,13 +71,10 @@ pub fn inspect_certificate(input: &[u8]) -> Result<CertSummary> {
     } else {
         input
     };
-    let (rest, cert) = X509Certificate::from_der(der).map_err(|e| Error::CertMalformed {
-        reason: e.to_string(),
-    })?;
+    let (rest, cert) =
+        X509Certificate::from_der(der).map_err(|e| Error::CertMalformed { reason: e.to_string() })?;
     if !rest.is_empty() {
-        return Err(Error::CertMalformed {
-            reason: format!("{} bytes of trailing data", rest.len()),
-        });
+        return Err(Error::CertMalformed { reason: format!("{} bytes of trailing data", rest.len()) });
     }
     let time = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_else(|_| t.to_string());
     Ok(CertSummary {
@@ -122,9 +119,7 @@ fn key_algorithm(cert: &X509Certificate<'_>) -> String {
                 let m = rsa.modulus;
                 let skip = m.iter().take_while(|b| **b == 0).count();
                 let m = &m[skip..];
-                let bits = m
-                    .first()
-                    .map_or(0, |f| (m.len() - 1) * 8 + (8 - f.leading_zeros() as usize));
+                let bits = m.first().map_or(0, |f| (m.len() - 1) * 8 + (8 - f.leading_zeros() as usize));
                 format!("RSA-{bits}")
             }
             _ => "RSA (malformed)".to_owned(),
@@ -135,10 +130,7 @@ fn key_algorithm(cert: &X509Certificate<'_>) -> String {
 }
 
 fn colon_hex(b: &[u8]) -> String {
-    b.iter()
-        .map(|x| format!("{x:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    b.iter().map(|x| format!("{x:02X}")).collect::<Vec<_>>().join(":")
 }
 
 fn extension(ext: &x509_parser::extensions::X509Extension<'_>) -> ExtensionSummary {
@@ -148,12 +140,7 @@ fn extension(ext: &x509_parser::extensions::X509Extension<'_>) -> ExtensionSumma
             .ok()
             .and_then(|(_, o)| o.as_str().ok().map(str::to_owned))
             .unwrap_or_else(|| format!("malformed: {}", hex::encode(ext.value)));
-        return ExtensionSummary {
-            oid,
-            name: "ironcladFamily".to_owned(),
-            critical: ext.critical,
-            value,
-        };
+        return ExtensionSummary { oid, name: "ironcladFamily".to_owned(), critical: ext.critical, value };
     }
     let value = match ext.parsed_extension() {
         ParsedExtension::BasicConstraints(bc) => match (bc.ca, bc.path_len_constraint) {
@@ -173,12 +160,7 @@ fn extension(ext: &x509_parser::extensions::X509Extension<'_>) -> ExtensionSumma
                 (ku.encipher_only(), "encipherOnly"),
                 (ku.decipher_only(), "decipherOnly"),
             ];
-            names
-                .iter()
-                .filter(|(set, _)| *set)
-                .map(|(_, n)| *n)
-                .collect::<Vec<_>>()
-                .join(", ")
+            names.iter().filter(|(set, _)| *set).map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
         }
         ParsedExtension::ExtendedKeyUsage(eku) => {
             let mut names: Vec<String> = Vec::new();
@@ -199,10 +181,9 @@ fn extension(ext: &x509_parser::extensions::X509Extension<'_>) -> ExtensionSumma
             names.join(", ")
         }
         ParsedExtension::SubjectKeyIdentifier(id) => colon_hex(id.0),
-        ParsedExtension::AuthorityKeyIdentifier(aki) => aki
-            .key_identifier
-            .as_ref()
-            .map_or_else(|| "(no keyid)".to_owned(), |k| colon_hex(k.0)),
+        ParsedExtension::AuthorityKeyIdentifier(aki) => {
+            aki.key_identifier.as_ref().map_or_else(|| "(no keyid)".to_owned(), |k| colon_hex(k.0))
+        }
         ParsedExtension::SubjectAlternativeName(san) => san
             .general_names
             .iter()
@@ -216,10 +197,5 @@ fn extension(ext: &x509_parser::extensions::X509Extension<'_>) -> ExtensionSumma
             .join(", "),
         _ => hex::encode(ext.value),
     };
-    ExtensionSummary {
-        name: oid_name(&ext.oid),
-        oid,
-        critical: ext.critical,
-        value,
-    }
+    ExtensionSummary { name: oid_name(&ext.oid), oid, critical: ext.critical, value }
 }

@@ -115,10 +115,7 @@ pub(crate) enum Screen {
 /// may take it: that is re-keying).
 pub(crate) fn screen(csr: &VerifiedCsr, existing: &[IndexEntry]) -> Screen {
     let same_key = |e: &&IndexEntry| e.spki_sha256 == *csr.spki_sha256();
-    if let Some(e) = existing
-        .iter()
-        .filter(same_key)
-        .find(|e| matches!(e.status, CertStatus::Revoked { .. }))
+    if let Some(e) = existing.iter().filter(same_key).find(|e| matches!(e.status, CertStatus::Revoked { .. }))
     {
         return Screen::Refuse(Error::KeyRevoked {
             device_id: csr.device_id().to_owned(),
@@ -139,22 +136,18 @@ pub(crate) fn screen(csr: &VerifiedCsr, existing: &[IndexEntry]) -> Screen {
 
 // Fixed extensions of the device profile, DER.
 /// basicConstraints, critical, CA:FALSE (empty SEQUENCE).
-const EXT_BASIC_CONSTRAINTS: &[u8] = &[
-    0x30, 0x0c, 0x06, 0x03, 0x55, 0x1d, 0x13, 0x01, 0x01, 0xff, 0x04, 0x02, 0x30, 0x00,
-];
+const EXT_BASIC_CONSTRAINTS: &[u8] =
+    &[0x30, 0x0c, 0x06, 0x03, 0x55, 0x1d, 0x13, 0x01, 0x01, 0xff, 0x04, 0x02, 0x30, 0x00];
 /// keyUsage, critical, digitalSignature only.
-const EXT_KEY_USAGE: &[u8] = &[
-    0x30, 0x0e, 0x06, 0x03, 0x55, 0x1d, 0x0f, 0x01, 0x01, 0xff, 0x04, 0x04, 0x03, 0x02, 0x07, 0x80,
-];
+const EXT_KEY_USAGE: &[u8] =
+    &[0x30, 0x0e, 0x06, 0x03, 0x55, 0x1d, 0x0f, 0x01, 0x01, 0xff, 0x04, 0x04, 0x03, 0x02, 0x07, 0x80];
 /// extendedKeyUsage, clientAuth.
 const EXT_EKU_CLIENT_AUTH: &[u8] = &[
-    0x30, 0x13, 0x06, 0x03, 0x55, 0x1d, 0x25, 0x04, 0x0c, 0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01,
-    0x05, 0x05, 0x07, 0x03, 0x02,
+    0x30, 0x13, 0x06, 0x03, 0x55, 0x1d, 0x25, 0x04, 0x0c, 0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05,
+    0x05, 0x07, 0x03, 0x02,
 ];
 /// subjectKeyIdentifier header; 20 key-ID bytes follow.
-const EXT_SKI_HEAD: &[u8] = &[
-    0x30, 0x1d, 0x06, 0x03, 0x55, 0x1d, 0x0e, 0x04, 0x16, 0x04, 0x14,
-];
+const EXT_SKI_HEAD: &[u8] = &[0x30, 0x1d, 0x06, 0x03, 0x55, 0x1d, 0x0e, 0x04, 0x16, 0x04, 0x14];
 const OID_AKI: &[u8] = &[0x55, 0x1d, 0x23];
 const OID_COUNTRY: &[u8] = &[0x55, 0x04, 0x06];
 const OID_ORGANIZATION: &[u8] = &[0x55, 0x04, 0x0a];
@@ -187,18 +180,8 @@ impl<'a> DeviceTemplate<'a> {
         });
 
         let mut subject_prefix = Vec::with_capacity(64);
-        push_rdn(
-            &mut subject_prefix,
-            OID_COUNTRY,
-            der::TAG_PRINTABLE_STRING,
-            profile.country(),
-        );
-        push_rdn(
-            &mut subject_prefix,
-            OID_ORGANIZATION,
-            der::TAG_UTF8_STRING,
-            profile.organization(),
-        );
+        push_rdn(&mut subject_prefix, OID_COUNTRY, der::TAG_PRINTABLE_STRING, profile.country());
+        push_rdn(&mut subject_prefix, OID_ORGANIZATION, der::TAG_UTF8_STRING, profile.organization());
 
         // authorityKeyIdentifier { [0] keyIdentifier } and the family extension.
         let mut extensions_tail = Vec::with_capacity(128);
@@ -217,9 +200,9 @@ impl<'a> DeviceTemplate<'a> {
             });
         });
 
-        let not_after_text = not_after.format(&Rfc3339).map_err(|_| Error::ValidityInvalid {
-            reason: "notAfter cannot be formatted",
-        })?;
+        let not_after_text = not_after
+            .format(&Rfc3339)
+            .map_err(|_| Error::ValidityInvalid { reason: "notAfter cannot be formatted" })?;
         Ok(DeviceTemplate {
             issuer,
             validity,
@@ -236,10 +219,7 @@ impl<'a> DeviceTemplate<'a> {
         let ca = self.issuer.certificate();
         let spki = csr.spki_der();
         let mut tbs = Vec::with_capacity(
-            96 + ca.subject_der().len()
-                + self.subject_prefix.len()
-                + spki.len()
-                + self.extensions_tail.len(),
+            96 + ca.subject_der().len() + self.subject_prefix.len() + spki.len() + self.extensions_tail.len(),
         );
         nested(&mut tbs, der::TAG_SEQUENCE, |o| {
             o.extend_from_slice(VERSION_V3);
@@ -264,13 +244,8 @@ impl<'a> DeviceTemplate<'a> {
             });
         });
 
-        let signature = self
-            .issuer
-            .signer()
-            .sign(&tbs)
-            .map_err(Error::CertificateBuild)?;
-        let mut cert =
-            Vec::with_capacity(tbs.len() + self.issuer.sig_alg_der().len() + signature.len() + 16);
+        let signature = self.issuer.signer().sign(&tbs).map_err(Error::CertificateBuild)?;
+        let mut cert = Vec::with_capacity(tbs.len() + self.issuer.sig_alg_der().len() + signature.len() + 16);
         nested(&mut cert, der::TAG_SEQUENCE, |o| {
             o.extend_from_slice(&tbs);
             o.extend_from_slice(self.issuer.sig_alg_der());

@@ -76,9 +76,7 @@ pub use profile::{
     DEFAULT_BACKDATE, DeviceId, DeviceProfile, FAMILY_EXTENSION_OID, FAMILY_EXTENSION_OID_DER,
     MAX_DEVICE_ID_LEN, NO_WELL_DEFINED_EXPIRY, Validity,
 };
-pub use verify::{
-    ChainVerifier, RevocationCheck, RevocationStatus, VerifiedDevice, danger,
-};
+pub use verify::{ChainVerifier, RevocationCheck, RevocationStatus, VerifiedDevice, danger};
 
 /// Re-exported so callers name the signer trait and key types without a direct rcgen
 /// dependency.

@@ -13,8 +13,8 @@ pub const FAMILY_EXTENSION_OID: &str = "2.25.46893514449957750261869592487436269
 
 /// Content octets of [`FAMILY_EXTENSION_OID`] (what follows tag `06` and the length).
 pub const FAMILY_EXTENSION_OID_DER: &[u8] = &[
-    0x69, 0xc6, 0xc7, 0xae, 0xb1, 0x84, 0x8b, 0xc2, 0xb9, 0xed, 0xb0, 0xd1, 0xa7, 0xdb, 0xab, 0xbd,
-    0xc2, 0xf1, 0x01,
+    0x69, 0xc6, 0xc7, 0xae, 0xb1, 0x84, 0x8b, 0xc2, 0xb9, 0xed, 0xb0, 0xd1, 0xa7, 0xdb, 0xab, 0xbd, 0xc2,
+    0xf1, 0x01,
 ];
 
 /// Longest device ID accepted (the CN upper bound of RFC 5280 is 64 characters).
@@ -56,17 +56,10 @@ pub(crate) fn validate_device_id(id: &str) -> Result<()> {
         return Err(Error::DeviceIdInvalid { reason: "empty" });
     }
     if id.len() > MAX_DEVICE_ID_LEN {
-        return Err(Error::DeviceIdInvalid {
-            reason: "longer than 64 characters",
-        });
+        return Err(Error::DeviceIdInvalid { reason: "longer than 64 characters" });
     }
-    if !id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-    {
-        return Err(Error::DeviceIdInvalid {
-            reason: "character outside [A-Za-z0-9._:-]",
-        });
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-')) {
+        return Err(Error::DeviceIdInvalid { reason: "character outside [A-Za-z0-9._:-]" });
     }
     Ok(())
 }
@@ -92,25 +85,19 @@ impl Validity {
     pub fn not_after(&self, not_before: OffsetDateTime) -> Result<OffsetDateTime> {
         let end = match *self {
             Validity::Years(0) => {
-                return Err(Error::ValidityInvalid {
-                    reason: "zero years",
-                });
+                return Err(Error::ValidityInvalid { reason: "zero years" });
             }
             Validity::Years(years) => add_years(not_before, years)?,
             Validity::Duration(d) if d <= Duration::ZERO => {
-                return Err(Error::ValidityInvalid {
-                    reason: "duration is not positive",
-                });
+                return Err(Error::ValidityInvalid { reason: "duration is not positive" });
             }
-            Validity::Duration(d) => not_before
-                .checked_add(d)
-                .ok_or(Error::ValidityInvalid { reason: "overflow" })?,
+            Validity::Duration(d) => {
+                not_before.checked_add(d).ok_or(Error::ValidityInvalid { reason: "overflow" })?
+            }
             Validity::NoWellDefinedExpiry => NO_WELL_DEFINED_EXPIRY,
         };
         if end > NO_WELL_DEFINED_EXPIRY {
-            return Err(Error::ValidityInvalid {
-                reason: "ends after 9999-12-31",
-            });
+            return Err(Error::ValidityInvalid { reason: "ends after 9999-12-31" });
         }
         Ok(end)
     }
@@ -120,9 +107,7 @@ impl Validity {
 pub(crate) fn add_years(t: OffsetDateTime, years: u16) -> Result<OffsetDateTime> {
     let year = t.year() + i32::from(years);
     if year > 9999 {
-        return Err(Error::ValidityInvalid {
-            reason: "ends after 9999-12-31",
-        });
+        return Err(Error::ValidityInvalid { reason: "ends after 9999-12-31" });
     }
     let day = if t.month() == Month::February && t.day() == 29 && !time::util::is_leap_year(year) {
         28
@@ -180,9 +165,7 @@ impl DeviceProfile {
     /// at most one day).
     pub fn with_backdate(mut self, backdate: Duration) -> Result<Self> {
         if backdate < Duration::ZERO || backdate > Duration::days(1) {
-            return Err(Error::ValidityInvalid {
-                reason: "backdate must be between 0 and 1 day",
-            });
+            return Err(Error::ValidityInvalid { reason: "backdate must be between 0 and 1 day" });
         }
         self.backdate = backdate;
         Ok(self)
@@ -217,9 +200,7 @@ impl DeviceProfile {
     pub fn validity_window(&self, now: OffsetDateTime) -> Result<(OffsetDateTime, OffsetDateTime)> {
         let not_before = whole_seconds(now - self.backdate);
         if not_before.year() < 1950 {
-            return Err(Error::ValidityInvalid {
-                reason: "notBefore before 1950",
-            });
+            return Err(Error::ValidityInvalid { reason: "notBefore before 1950" });
         }
         Ok((not_before, self.validity.not_after(not_before)?))
     }
@@ -228,22 +209,13 @@ impl DeviceProfile {
 /// Organization, family and CA common names: 1..=64 characters, no control characters.
 pub(crate) fn validate_text(field: &'static str, s: &str) -> Result<()> {
     if s.is_empty() {
-        return Err(Error::NameInvalid {
-            field,
-            reason: "empty",
-        });
+        return Err(Error::NameInvalid { field, reason: "empty" });
     }
     if s.chars().count() > 64 {
-        return Err(Error::NameInvalid {
-            field,
-            reason: "longer than 64 characters",
-        });
+        return Err(Error::NameInvalid { field, reason: "longer than 64 characters" });
     }
     if s.chars().any(char::is_control) {
-        return Err(Error::NameInvalid {
-            field,
-            reason: "contains control characters",
-        });
+        return Err(Error::NameInvalid { field, reason: "contains control characters" });
     }
     Ok(())
 }
@@ -253,10 +225,7 @@ pub(crate) fn validate_country(c: &str) -> Result<()> {
     if c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()) {
         Ok(())
     } else {
-        Err(Error::NameInvalid {
-            field: "country",
-            reason: "not two upper-case letters",
-        })
+        Err(Error::NameInvalid { field: "country", reason: "not two upper-case letters" })
     }
 }
 
@@ -268,10 +237,7 @@ mod tests {
 
     #[test]
     fn family_oid_bytes_match_the_dotted_form() {
-        assert_eq!(
-            crate::der::oid_to_string(FAMILY_EXTENSION_OID_DER).unwrap(),
-            FAMILY_EXTENSION_OID
-        );
+        assert_eq!(crate::der::oid_to_string(FAMILY_EXTENSION_OID_DER).unwrap(), FAMILY_EXTENSION_OID);
         let uuid = u128::from_str_radix("23475cc420b84e76b0a29edab7b0b881", 16).unwrap();
         assert_eq!(FAMILY_EXTENSION_OID, format!("2.25.{uuid}"));
     }
@@ -282,28 +248,19 @@ mod tests {
             assert!(DeviceId::parse(ok).is_ok(), "{ok}");
         }
         for bad in ["", &"x".repeat(65), "a b", "ü", "a/b", "a\0", "cam,O=evil"] {
-            assert!(
-                matches!(DeviceId::parse(bad), Err(Error::DeviceIdInvalid { .. })),
-                "{bad:?}"
-            );
+            assert!(matches!(DeviceId::parse(bad), Err(Error::DeviceIdInvalid { .. })), "{bad:?}");
         }
     }
 
     #[test]
     fn validity_arithmetic() {
         let t = datetime!(2024-02-29 12:00:00 UTC);
-        assert_eq!(
-            Validity::Years(30).not_after(t).unwrap(),
-            datetime!(2054-02-28 12:00:00 UTC)
-        );
+        assert_eq!(Validity::Years(30).not_after(t).unwrap(), datetime!(2054-02-28 12:00:00 UTC));
         assert_eq!(
             Validity::Duration(Duration::days(1)).not_after(t).unwrap(),
             datetime!(2024-03-01 12:00:00 UTC)
         );
-        assert_eq!(
-            Validity::NoWellDefinedExpiry.not_after(t).unwrap(),
-            NO_WELL_DEFINED_EXPIRY
-        );
+        assert_eq!(Validity::NoWellDefinedExpiry.not_after(t).unwrap(), NO_WELL_DEFINED_EXPIRY);
         assert!(Validity::Years(0).not_after(t).is_err());
         assert!(Validity::Years(9000).not_after(t).is_err());
         assert!(Validity::Duration(Duration::ZERO).not_after(t).is_err());

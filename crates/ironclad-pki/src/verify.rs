@@ -7,6 +7,7 @@
 use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
 use time::OffsetDateTime;
 use webpki::{EndEntityCert, KeyUsage};
+use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::ca::{serial_hex, sha256};
@@ -112,6 +113,10 @@ pub struct ChainVerifier {
     anchors: Vec<TrustAnchor<'static>>,
     anchor_fingerprints: Vec<[u8; 32]>,
     intermediates: Vec<CertificateDer<'static>>,
+    /// Key identifiers of the roots, and (SKI, AKI) of the intermediates, to tell a chain from
+    /// another CA (whose names happen to match ours) from a tampered certificate.
+    root_key_ids: Vec<Vec<u8>>,
+    intermediate_key_ids: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl ChainVerifier {
@@ -126,28 +131,29 @@ impl ChainVerifier {
     {
         let mut anchors = Vec::new();
         let mut anchor_fingerprints = Vec::new();
+        let mut root_key_ids = Vec::new();
+        let mut intermediate_key_ids = Vec::new();
         for root in roots {
+            root_key_ids.extend(key_ids(root.as_ref()).and_then(|k| k.ski));
             let der = CertificateDer::from(root.as_ref());
-            let anchor = webpki::anchor_from_trusted_cert(&der).map_err(|e| Error::CaInvalid {
-                reason: format!("root: {e}"),
-            })?;
+            let anchor = webpki::anchor_from_trusted_cert(&der)
+                .map_err(|e| Error::CaInvalid { reason: format!("root: {e}") })?;
             anchors.push(anchor.to_owned());
             anchor_fingerprints.push(sha256(root.as_ref()));
         }
         if anchors.is_empty() {
-            return Err(Error::CaInvalid {
-                reason: "no trusted roots given".to_owned(),
-            });
+            return Err(Error::CaInvalid { reason: "no trusted roots given".to_owned() });
         }
         let intermediates = intermediates
             .into_iter()
-            .map(|i| CertificateDer::from(i.as_ref().to_vec()))
+            .map(|i| {
+                if let Some(KeyIds { ski: Some(ski), aki }) = key_ids(i.as_ref()) {
+                    intermediate_key_ids.push((ski, aki));
+                }
+                CertificateDer::from(i.as_ref().to_vec())
+            })
             .collect();
-        Ok(ChainVerifier {
-            anchors,
-            anchor_fingerprints,
-            intermediates,
-        })
+        Ok(ChainVerifier { anchors, anchor_fingerprints, intermediates, root_key_ids, intermediate_key_ids })
     }
 
     /// Verifies a device certificate at `now`: chain to a root, validity of every certificate,
@@ -159,14 +165,12 @@ impl ChainVerifier {
         now: OffsetDateTime,
         revocation: &dyn RevocationCheck,
     ) -> Result<VerifiedDevice> {
-        let secs = u64::try_from(now.unix_timestamp()).map_err(|_| Error::ValidityInvalid {
-            reason: "verification time before 1970",
-        })?;
+        let secs = u64::try_from(now.unix_timestamp())
+            .map_err(|_| Error::ValidityInvalid { reason: "verification time before 1970" })?;
         let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs));
         let leaf = CertificateDer::from(leaf_der);
-        let ee = EndEntityCert::try_from(&leaf).map_err(|e| Error::CertMalformed {
-            reason: e.to_string(),
-        })?;
+        let ee =
+            EndEntityCert::try_from(&leaf).map_err(|e| Error::CertMalformed { reason: e.to_string() })?;
         let path = ee
             .verify_for_usage(
                 webpki::ALL_VERIFICATION_ALGS,
@@ -177,7 +181,10 @@ impl ChainVerifier {
                 None,
                 None,
             )
-            .map_err(map_webpki)?;
+            .map_err(|e| match map_webpki(e) {
+                Error::CertSignatureInvalid if !self.links_to_a_root(leaf_der) => Error::UnknownIssuer,
+                other => other,
+            })?;
         let issuer_fingerprint = match path.intermediate_certificates().next() {
             Some(ca) => sha256(ca.der().as_ref()),
             None => {
@@ -190,29 +197,21 @@ impl ChainVerifier {
             }
         };
 
-        let (_, cert) = X509Certificate::from_der(leaf_der).map_err(|e| Error::CertMalformed {
-            reason: e.to_string(),
-        })?;
+        let (_, cert) = X509Certificate::from_der(leaf_der)
+            .map_err(|e| Error::CertMalformed { reason: e.to_string() })?;
         let eku = cert
             .extended_key_usage()
-            .map_err(|_| Error::ProfileViolation {
-                reason: "duplicate extendedKeyUsage",
-            })?;
+            .map_err(|_| Error::ProfileViolation { reason: "duplicate extendedKeyUsage" })?;
         if !eku.is_some_and(|e| e.value.client_auth) {
-            return Err(Error::ProfileViolation {
-                reason: "no clientAuth extendedKeyUsage",
-            });
+            return Err(Error::ProfileViolation { reason: "no clientAuth extendedKeyUsage" });
         }
         let mut cns = cert.subject().iter_common_name();
         let cn = cns.next().ok_or(Error::DeviceIdMissing)?;
         if cns.next().is_some() {
-            return Err(Error::DeviceIdInvalid {
-                reason: "more than one common name",
-            });
+            return Err(Error::DeviceIdInvalid { reason: "more than one common name" });
         }
-        let device_id = cn.as_str().map_err(|_| Error::DeviceIdInvalid {
-            reason: "common name is not a text string",
-        })?;
+        let device_id =
+            cn.as_str().map_err(|_| Error::DeviceIdInvalid { reason: "common name is not a text string" })?;
         validate_device_id(device_id)?;
 
         let serial = serial_hex(cert.raw_serial());
@@ -234,19 +233,57 @@ impl ChainVerifier {
     }
 }
 
+impl ChainVerifier {
+    /// Whether key identifiers link the certificate through our intermediates to one of our
+    /// roots. Missing identifiers count as a link, so only a positive mismatch turns a bad
+    /// signature into "unknown issuer".
+    fn links_to_a_root(&self, der: &[u8]) -> bool {
+        let Some(KeyIds { aki: Some(mut aki), .. }) = key_ids(der) else {
+            return true;
+        };
+        for _ in 0..8 {
+            if self.root_key_ids.contains(&aki) {
+                return true;
+            }
+            match self.intermediate_key_ids.iter().find(|(ski, _)| *ski == aki) {
+                Some((_, Some(next))) => aki = next.clone(),
+                Some((_, None)) => return true,
+                None => return false,
+            }
+        }
+        true
+    }
+}
+
+/// A certificate's subject and authority key identifiers.
+struct KeyIds {
+    ski: Option<Vec<u8>>,
+    aki: Option<Vec<u8>>,
+}
+
+fn key_ids(der: &[u8]) -> Option<KeyIds> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let mut ski = None;
+    let mut aki = None;
+    for e in cert.iter_extensions() {
+        match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(id) => ski = Some(id.0.to_vec()),
+            ParsedExtension::AuthorityKeyIdentifier(a) => {
+                aki = a.key_identifier.as_ref().map(|k| k.0.to_vec());
+            }
+            _ => {}
+        }
+    }
+    Some(KeyIds { ski, aki })
+}
+
 /// The family name from our extension, if present and well-formed.
 pub(crate) fn family_of(cert: &X509Certificate<'_>) -> Option<String> {
     cert.extensions()
         .iter()
         .find(|e| e.oid.as_bytes() == FAMILY_EXTENSION_OID_DER)
         .and_then(|e| x509_parser::der_parser::der::parse_der_utf8string(e.value).ok())
-        .and_then(|(rest, obj)| {
-            if rest.is_empty() {
-                obj.as_str().ok().map(str::to_owned)
-            } else {
-                None
-            }
-        })
+        .and_then(|(rest, obj)| if rest.is_empty() { obj.as_str().ok().map(str::to_owned) } else { None })
 }
 
 fn unix(t: UnixTime) -> OffsetDateTime {
@@ -259,12 +296,10 @@ fn unix(t: UnixTime) -> OffsetDateTime {
 fn map_webpki(e: webpki::Error) -> Error {
     match e {
         webpki::Error::UnknownIssuer => Error::UnknownIssuer,
-        webpki::Error::CertExpired { not_after, .. } => Error::Expired {
-            not_after: unix(not_after),
-        },
-        webpki::Error::CertNotValidYet { not_before, .. } => Error::NotYetValid {
-            not_before: unix(not_before),
-        },
+        webpki::Error::CertExpired { not_after, .. } => Error::Expired { not_after: unix(not_after) },
+        webpki::Error::CertNotValidYet { not_before, .. } => {
+            Error::NotYetValid { not_before: unix(not_before) }
+        }
         webpki::Error::InvalidSignatureForPublicKey => Error::CertSignatureInvalid,
         other => Error::ChainInvalid { reason: other },
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use ironclad_pki::{BatchOptions, BatchReport, CaIssuer, IssuedRecord};
+use ironclad_pki::{BatchOptions, CaIssuer, IssuedRecord};
 use ironclad_se::{Overwrite, atomic_write};
 use rayon::prelude::*;
 use serde::Deserialize;
@@ -84,31 +84,67 @@ pub(crate) fn run(args: CertIssueBatchArgs) -> Result<()> {
     if requests.is_empty() {
         bail!("no CSRs found");
     }
-    let bar = progress_bar(requests.len() as u64, args.json);
+    let total = requests.len();
+    let bar = progress_bar(total as u64, args.json);
     let mut index = pki.open_index()?;
     let started = std::time::Instant::now();
-    let report = ironclad_pki::issue_batch(
-        requests,
-        &issuer,
-        &profile,
-        &mut index,
-        time::OffsetDateTime::now_utc(),
-        &BatchOptions::default(),
-        &mut |p| {
-            bar.set_position(p.done as u64);
-            bar.set_message(format!("issued {} · existing {} · refused {}", p.issued, p.skipped, p.failed));
-        },
-    )?;
+    let now = time::OffsetDateTime::now_utc();
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+
+    // Issue slice by slice; a writer thread puts each committed slice's certificate files on
+    // disk while the next slice is verified and signed. Later slices see earlier ones in the
+    // index, so the duplicate rules hold across the whole batch.
+    let (to_writer, from_issuer) = std::sync::mpsc::sync_channel::<Vec<IssuedRecord>>(2);
+    let out_dir = args.out.clone();
+    let writer = std::thread::spawn(move || -> Result<Vec<IssuedRecord>> {
+        let mut all = Vec::new();
+        for records in from_issuer {
+            write_cert_files(&out_dir, &records)?;
+            all.extend(records);
+        }
+        Ok(all)
+    });
+    let (mut issued, mut existing, mut failed) = (0usize, 0usize, Vec::new());
+    let mut done = 0;
+    let issue_result = (|| -> Result<()> {
+        for slice in requests.chunks(SLICE) {
+            let part = ironclad_pki::issue_batch(
+                slice.par_iter().map(|(name, bytes)| (name.as_str(), bytes.as_slice())),
+                &issuer,
+                &profile,
+                &mut index,
+                now,
+                &BatchOptions::default(),
+                &mut |_| {},
+            )?;
+            done += slice.len();
+            issued += part.issued.len();
+            existing += part.skipped_existing.len();
+            failed.extend(part.failed);
+            let mut records = part.issued;
+            records.extend(part.skipped_existing.into_iter().map(|(_, r)| r));
+            bar.set_position(done as u64);
+            bar.set_message(format!("issued {issued} · existing {existing} · refused {}", failed.len()));
+            if to_writer.send(records).is_err() {
+                break; // the writer failed; its error is reported below
+            }
+        }
+        Ok(())
+    })();
+    drop(to_writer);
+    let written = writer.join().map_err(|_| anyhow::anyhow!("certificate writer panicked"))?;
+    issue_result?;
+    let written = written?;
     bar.finish_and_clear();
-    write_outputs(&args.out, &report)?;
+    write_manifest(&args.out, &written)?;
     let elapsed = started.elapsed();
-    let rate = (report.issued.len() + report.skipped_existing.len()) as f64 / elapsed.as_secs_f64().max(1e-9);
+    let rate = (issued + existing) as f64 / elapsed.as_secs_f64().max(1e-9);
 
     if args.json {
         print_json(&json!({
-            "issued": report.issued.len(),
-            "existing": report.skipped_existing.len(),
-            "failed": report.failed.iter().map(|(n, e)| json!({"name": n, "reason": e.to_string()})).collect::<Vec<_>>(),
+            "issued": issued,
+            "existing": existing,
+            "failed": failed.iter().map(|(n, e)| json!({"name": n, "reason": e.to_string()})).collect::<Vec<_>>(),
             "out": args.out,
             "seconds": elapsed.as_secs_f64(),
             "certs_per_second": rate,
@@ -116,23 +152,19 @@ pub(crate) fn run(args: CertIssueBatchArgs) -> Result<()> {
     } else {
         println!(
             "issued {} new, {} already on record, {} refused in {:.2}s ({:.0} certs/s); outputs in {}",
-            report.issued.len(),
-            report.skipped_existing.len(),
-            report.failed.len(),
+            issued,
+            existing,
+            failed.len(),
             elapsed.as_secs_f64(),
             rate,
             args.out.display()
         );
-        for (name, err) in &report.failed {
+        for (name, err) in &failed {
             println!("  refused {name}: {err}");
         }
     }
-    if !report.failed.is_empty() {
-        bail!(
-            "{} of {} CSRs were refused (listed above)",
-            report.failed.len(),
-            report.failed.len() + report.issued.len() + report.skipped_existing.len()
-        );
+    if !failed.is_empty() {
+        bail!("{} of {total} CSRs were refused (listed above)", failed.len());
     }
     Ok(())
 }
@@ -214,22 +246,28 @@ fn read_manifest(path: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     Ok(out)
 }
 
-/// Certificates are written with rename-atomicity (a file is whole or absent); durability comes
-/// from the PKI index, which committed every certificate before this runs, so a crash here is
-/// repaired by re-running the batch. The manifest is written last, atomically and fsynced.
-fn write_outputs(out: &Path, report: &BatchReport) -> Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let records: Vec<&IssuedRecord> =
-        report.issued.iter().chain(report.skipped_existing.iter().map(|(_, r)| r)).collect();
-    records.par_iter().try_for_each(|record| -> Result<()> {
+/// Requests per `issue_batch` call: large enough to keep every core busy, small enough that
+/// writing one slice's files overlaps signing the next.
+const SLICE: usize = 5_000;
+
+/// Certificates are written with rename-atomicity (a file is whole or absent) from one thread:
+/// creating files in one directory from several threads only contends on the directory lock.
+/// Durability comes from the PKI index, which committed every certificate before it reaches
+/// this writer, so after a crash a re-run of the batch restores the files.
+fn write_cert_files(out: &Path, records: &[IssuedRecord]) -> Result<()> {
+    for record in records {
         let final_path = out.join(format!("{}.pem", record.device_id));
         let tmp = out.join(format!(".{}.pem.tmp", record.device_id));
         std::fs::write(&tmp, record.pem()).with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, &final_path).with_context(|| format!("writing {}", final_path.display()))?;
-        Ok(())
-    })?;
+    }
+    Ok(())
+}
+
+/// The manifest is written last, atomically and fsynced: when it exists, every file it lists does.
+fn write_manifest(out: &Path, records: &[IssuedRecord]) -> Result<()> {
     let mut manifest = Vec::with_capacity(records.len() * 200);
-    for record in &records {
+    for record in records {
         serde_json::to_writer(&mut manifest, record)?;
         manifest.write_all(b"\n")?;
     }

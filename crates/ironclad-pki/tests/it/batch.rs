@@ -27,9 +27,8 @@ fn run(
 fn partial_failure_lists_each_bad_request_and_issues_the_rest() {
     let pki = Pki::p256();
     let mut index = SqliteIndex::open_in_memory().unwrap();
-    let mut reqs: Vec<(String, Vec<u8>)> = (0..20)
-        .map(|i| (format!("ok-{i}.csr"), device(&format!("dev-{i:03}")).1))
-        .collect();
+    let mut reqs: Vec<(String, Vec<u8>)> =
+        (0..20).map(|i| (format!("ok-{i}.csr"), device(&format!("dev-{i:03}")).1)).collect();
     let (_, mut flipped) = device("dev-bad");
     let last = flipped.len() - 1;
     flipped[last] ^= 1;
@@ -41,11 +40,8 @@ fn partial_failure_lists_each_bad_request_and_issues_the_rest() {
     let (report, progress) = run(&pki, &mut index, reqs, 4);
     assert_eq!(report.issued.len(), 21);
     assert!(report.skipped_existing.is_empty());
-    let failed: Vec<(&str, String)> = report
-        .failed
-        .iter()
-        .map(|(n, e)| (n.as_str(), format!("{e:?}")))
-        .collect();
+    let failed: Vec<(&str, String)> =
+        report.failed.iter().map(|(n, e)| (n.as_str(), format!("{e:?}"))).collect();
     assert_eq!(failed.len(), 3, "{failed:?}");
     assert!(matches!(report.failed[0], (ref n, Error::CsrSignatureInvalid) if n == "flipped.csr"));
     assert!(matches!(report.failed[1], (ref n, Error::RsaKeyTooSmall { bits: 1024 }) if n == "rsa1024.csr"));

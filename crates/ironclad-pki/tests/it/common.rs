@@ -25,14 +25,22 @@ pub struct Pki {
 
 impl Pki {
     /// Root and intermediate keys of the given algorithms.
-    pub fn with(root_alg: &'static rcgen::SignatureAlgorithm, int_alg: &'static rcgen::SignatureAlgorithm) -> Self {
+    pub fn with(
+        root_alg: &'static rcgen::SignatureAlgorithm,
+        int_alg: &'static rcgen::SignatureAlgorithm,
+    ) -> Self {
         let root_key = KeyPair::generate_for(root_alg).unwrap();
         let root = create_root(&root_key, &RootCaParams::new("Test Root", "Acme", "DE"), now()).unwrap();
         let int_key = KeyPair::generate_for(int_alg).unwrap();
         let int = {
             let parent = CaIssuer::new(&root, &root_key).unwrap();
-            create_intermediate(&parent, &int_key, &IntermediateCaParams::new("Line 1 CA", "Acme", "DE"), now())
-                .unwrap()
+            create_intermediate(
+                &parent,
+                &int_key,
+                &IntermediateCaParams::new("Line 1 CA", "Acme", "DE"),
+                now(),
+            )
+            .unwrap()
         };
         Pki { root_key, root, int_key, int }
     }

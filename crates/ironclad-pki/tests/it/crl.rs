@@ -31,10 +31,8 @@ fn crl_lists_the_issuers_revoked_serials() {
     assert_eq!(parsed.crl_number().unwrap().to_string(), "1");
     assert_eq!(parsed.last_update().to_datetime(), now());
     assert_eq!(parsed.next_update().unwrap().to_datetime(), now() + Duration::days(7));
-    let mut serials: Vec<String> = parsed
-        .iter_revoked_certificates()
-        .map(|r| hex::encode(r.raw_serial()))
-        .collect();
+    let mut serials: Vec<String> =
+        parsed.iter_revoked_certificates().map(|r| hex::encode(r.raw_serial())).collect();
     serials.sort();
     let mut expected = vec![a.serial.clone(), c.serial.clone()];
     expected.sort();
@@ -65,8 +63,5 @@ fn crl_lists_the_issuers_revoked_serials() {
 #[test]
 fn crl_next_update_must_follow_this_update() {
     let pki = Pki::p256();
-    assert!(matches!(
-        sign_crl(&pki.issuer(), 1, now(), now(), &[]),
-        Err(Error::ValidityInvalid { .. })
-    ));
+    assert!(matches!(sign_crl(&pki.issuer(), 1, now(), now(), &[]), Err(Error::ValidityInvalid { .. })));
 }

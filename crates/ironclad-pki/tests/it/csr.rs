@@ -75,10 +75,7 @@ fn ca_request_is_refused() {
 
 #[test]
 fn rsa_1024_is_refused() {
-    assert!(matches!(
-        verify(&fixture("rsa1024.csr.pem")),
-        Err(Error::RsaKeyTooSmall { bits: 1024 })
-    ));
+    assert!(matches!(verify(&fixture("rsa1024.csr.pem")), Err(Error::RsaKeyTooSmall { bits: 1024 })));
 }
 
 #[test]
@@ -164,10 +161,7 @@ fn bad_common_names_are_refused() {
     p.distinguished_name.push(DnType::CommonName, "dev-a");
     p.distinguished_name.push(DnType::CustomDnType(vec![2, 5, 4, 3]), "dev-b");
     let der = p.serialize_request(&key).unwrap().der().to_vec();
-    assert!(matches!(
-        verify(&der),
-        Err(Error::DeviceIdInvalid { reason: "more than one common name" })
-    ));
+    assert!(matches!(verify(&der), Err(Error::DeviceIdInvalid { reason: "more than one common name" })));
 }
 
 #[test]
@@ -183,8 +177,5 @@ fn parse_then_verify_types() {
 }
 
 pub fn sha256(b: &[u8]) -> [u8; 32] {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b)
-        .as_ref()
-        .try_into()
-        .unwrap()
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b).as_ref().try_into().unwrap()
 }

@@ -51,10 +51,7 @@ macro_rules! index_suite {
                 let mut dup_serial = es[1].clone();
                 dup_serial.record.serial = es[0].record.serial.clone();
                 let more = entries(&pki, 1, "more");
-                assert!(matches!(
-                    idx.insert_batch(&[more[0].clone(), dup_serial]),
-                    Err(Error::Index(_))
-                ));
+                assert!(matches!(idx.insert_batch(&[more[0].clone(), dup_serial]), Err(Error::Index(_))));
                 let mut dup_csr = es[1].clone();
                 dup_csr.csr_sha256 = es[0].csr_sha256;
                 assert!(matches!(idx.insert_batch(&[dup_csr]), Err(Error::Index(_))));
@@ -70,10 +67,7 @@ macro_rules! index_suite {
                 idx.insert_batch(&es).unwrap();
                 let s = &es[2].record.serial;
                 let e = idx.revoke(s, RevocationReason::Superseded, now()).unwrap();
-                assert_eq!(
-                    e.status,
-                    CertStatus::Revoked { reason: RevocationReason::Superseded, at: now() }
-                );
+                assert_eq!(e.status, CertStatus::Revoked { reason: RevocationReason::Superseded, at: now() });
                 assert!(matches!(
                     idx.revoke(s, RevocationReason::KeyCompromise, now()),
                     Err(Error::AlreadyRevoked { .. })

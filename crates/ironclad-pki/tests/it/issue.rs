@@ -88,10 +88,11 @@ fn requested_extensions_and_names_are_never_copied() {
     let pki = Pki::p256();
     let prof = DeviceProfile::new("Ironclad Test", "FR", "Doorbell", Validity::Years(1)).unwrap();
     let mut index = MemoryIndex::new();
-    let rec = issue_one(&fixture("p256.csr.pem"), &pki.issuer(), &prof, &mut index, &Limits::default(), now())
-        .unwrap()
-        .record()
-        .clone();
+    let rec =
+        issue_one(&fixture("p256.csr.pem"), &pki.issuer(), &prof, &mut index, &Limits::default(), now())
+            .unwrap()
+            .record()
+            .clone();
     let (_, cert) = X509Certificate::from_der(&rec.der).unwrap();
     assert_eq!(cert.subject().to_string(), "C=FR, O=Ironclad Test, CN=cam-0001");
     let ku = cert.key_usage().unwrap().unwrap();
@@ -105,10 +106,8 @@ fn rsa_and_ed25519_device_keys() {
     let mut index = MemoryIndex::new();
     for f in ["rsa2048.csr.pem", "ed25519.csr.pem"] {
         let rec = outcome(&pki, &mut index, &fixture(f)).unwrap().record().clone();
-        let verified = pki
-            .verifier()
-            .verify_device(&rec.der, now(), &index)
-            .unwrap_or_else(|e| panic!("{f}: {e}"));
+        let verified =
+            pki.verifier().verify_device(&rec.der, now(), &index).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert_eq!(verified.device_id(), rec.device_id);
     }
 }
@@ -154,10 +153,7 @@ fn same_request_twice_is_idempotent() {
     // A new request with the same key for the same device: also the existing certificate.
     let again = csr(&key, "dev-1");
     assert_ne!(again, der);
-    assert_eq!(
-        outcome(&pki, &mut index, &again).unwrap(),
-        IssueOutcome::Existing(first.record().clone())
-    );
+    assert_eq!(outcome(&pki, &mut index, &again).unwrap(), IssueOutcome::Existing(first.record().clone()));
     assert_eq!(index.count().unwrap(), 1);
 }
 

@@ -116,13 +116,8 @@ fn openssl_prints_the_device_profile() {
     let ski = after("X509v3 Subject Key Identifier:");
     assert_eq!(ski.len(), 20 * 3 - 1, "{ski}");
     let aki = after("X509v3 Authority Key Identifier:");
-    let int_ski: String = pki
-        .int
-        .subject_key_id()
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":");
+    let int_ski: String =
+        pki.int.subject_key_id().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":");
     assert!(aki.ends_with(&int_ski), "{aki} vs {int_ski}");
     let family_header = format!("{FAMILY_EXTENSION_OID}:");
     assert!(lines.iter().any(|l| l.trim() == family_header), "family OID missing or critical:\n{text}");
@@ -171,7 +166,9 @@ fn openssl_accepts_our_crl() {
         let kept = issue(&pki, &mut index, "dev-c");
         index.revoke(&a.serial, RevocationReason::KeyCompromise, now()).unwrap();
         index.revoke(&b.serial, RevocationReason::CessationOfOperation, now()).unwrap();
-        let crl = build_crl(&pki.issuer(), &mut index, now(), now() + Duration::days(30)).unwrap();
+        // OpenSSL checks the CRL against the wall clock.
+        let wall = time::OffsetDateTime::now_utc();
+        let crl = build_crl(&pki.issuer(), &mut index, wall, wall + Duration::days(30)).unwrap();
         let crl_path = write(dir.path(), "crl.pem", crl.pem());
         let bundle = write(dir.path(), "bundle.pem", format!("{}{}", pki.int.pem(), pki.root.pem()));
         let out = run_ok(&openssl, &["crl", "-in", &crl_path, "-noout", "-verify", "-CAfile", &bundle]);

@@ -40,10 +40,9 @@ proptest! {
         if truncate {
             der.truncate(cut.index(der.len()));
         }
-        match parse_and_verify(&der, &Limits::default()) {
-            // A mutation that still verifies cannot have changed the signed content.
-            Ok(v) => prop_assert_eq!(v.device_id(), "prop-device"),
-            Err(_) => {}
+        // A mutation that still verifies cannot have changed the signed content.
+        if let Ok(v) = parse_and_verify(&der, &Limits::default()) {
+            prop_assert_eq!(v.device_id(), "prop-device");
         }
     }
 }

@@ -23,19 +23,24 @@ fn good_chain_yields_a_verified_device() {
 #[test]
 fn wrong_ca_is_unknown_issuer() {
     let pki = Pki::p256();
+    // Another PKI with the very same names: path building finds its CA by name, the signature
+    // fails, and the AKI tells that it is another CA rather than a tampered certificate.
     let other = Pki::p256();
     let mut index = MemoryIndex::new();
     let rec = issue(&pki, &mut index, "cam-0001");
-    assert!(matches!(
-        other.verifier().verify_device(&rec.der, now(), &index),
-        Err(Error::UnknownIssuer)
-    ));
+    assert!(matches!(other.verifier().verify_device(&rec.der, now(), &index), Err(Error::UnknownIssuer)));
+    // Another root with other names.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let stranger = create_root(&key, &RootCaParams::new("Stranger", "Evil", "XX"), now()).unwrap();
+    let verifier = ChainVerifier::new([stranger.der()], [other.int.der()]).unwrap();
+    assert!(matches!(verifier.verify_device(&rec.der, now(), &index), Err(Error::UnknownIssuer)));
+    // Trusting only the other root while presenting our intermediate: the intermediate's
+    // issuer is not trusted.
+    let mixed = ChainVerifier::new([other.root.der()], [pki.int.der()]).unwrap();
+    assert!(matches!(mixed.verify_device(&rec.der, now(), &index), Err(Error::UnknownIssuer)));
     // Right root, but the intermediate is missing.
     let rootless = ChainVerifier::new([pki.root.der()], Vec::<Vec<u8>>::new()).unwrap();
-    assert!(matches!(
-        rootless.verify_device(&rec.der, now(), &index),
-        Err(Error::UnknownIssuer)
-    ));
+    assert!(matches!(rootless.verify_device(&rec.der, now(), &index), Err(Error::UnknownIssuer)));
 }
 
 #[test]
@@ -63,6 +68,27 @@ fn expired_and_not_yet_valid() {
 }
 
 #[test]
+fn issuer_fingerprint_names_the_signing_intermediate() {
+    let pki = Pki::p256();
+    let second_key = rcgen::KeyPair::generate().unwrap();
+    let second = {
+        let root = CaIssuer::new(&pki.root, &pki.root_key).unwrap();
+        create_intermediate(&root, &second_key, &IntermediateCaParams::new("Line 2 CA", "Acme", "DE"), now())
+            .unwrap()
+    };
+    let mut index = MemoryIndex::new();
+    let (_, der) = device("line2-dev");
+    let issuer2 = CaIssuer::new(&second, &second_key).unwrap();
+    let rec = issue_one(&der, &issuer2, &profile(), &mut index, &Limits::default(), now()).unwrap();
+    let first = issue(&pki, &mut index, "line1-dev");
+    let verifier = ChainVerifier::new([pki.root.der()], [pki.int.der(), second.der()]).unwrap();
+    let v2 = verifier.verify_device(&rec.record().der, now(), &index).unwrap();
+    assert_eq!(v2.issuer_fingerprint(), second.sha256_fingerprint());
+    let v1 = verifier.verify_device(&first.der, now(), &index).unwrap();
+    assert_eq!(v1.issuer_fingerprint(), pki.int.sha256_fingerprint());
+}
+
+#[test]
 fn revoked_is_refused_with_its_reason() {
     let pki = Pki::p256();
     let mut index = MemoryIndex::new();
@@ -87,16 +113,10 @@ fn tampered_leaf_is_refused() {
     let mut der = rec.der.clone();
     let pos = der.windows(8).position(|w| w == b"cam-0001").unwrap();
     der[pos + 7] = b'2';
-    assert!(matches!(
-        pki.verifier().verify_device(&der, now(), &index),
-        Err(Error::CertSignatureInvalid)
-    ));
+    assert!(matches!(pki.verifier().verify_device(&der, now(), &index), Err(Error::CertSignatureInvalid)));
     let mut der = rec.der.clone();
     der.truncate(der.len() - 3);
-    assert!(matches!(
-        pki.verifier().verify_device(&der, now(), &index),
-        Err(Error::CertMalformed { .. })
-    ));
+    assert!(matches!(pki.verifier().verify_device(&der, now(), &index), Err(Error::CertMalformed { .. })));
 }
 
 #[test]
