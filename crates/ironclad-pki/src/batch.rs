@@ -64,7 +64,8 @@ pub struct BatchProgress {
 /// the good ones are issued.
 #[derive(Debug, Default)]
 pub struct BatchReport {
-    /// New certificates, in input order, all recorded in the index.
+    /// New certificates, in input order, all recorded in the index. Empty after
+    /// [`issue_batch_streaming`], which hands them out as [`BatchEvent::Committed`] instead.
     pub issued: Vec<IssuedRecord>,
     /// Requests that were issued before (same CSR, or same device and key), with the existing
     /// certificate; nothing was signed for them.
@@ -73,20 +74,18 @@ pub struct BatchReport {
     pub failed: Vec<(String, Error)>,
 }
 
-impl BatchReport {
-    fn progress(&self, done: usize, total: usize, pending: usize) -> BatchProgress {
-        BatchProgress {
-            done,
-            total,
-            issued: self.issued.len() + pending,
-            skipped: self.skipped_existing.len(),
-            failed: self.failed.len(),
-        }
-    }
+/// What [`issue_batch_streaming`] reports while it runs.
+#[derive(Debug)]
+pub enum BatchEvent {
+    /// New certificates of one chunk, in input order, now durable in the index.
+    Committed(Vec<IssuedRecord>),
+    /// Progress after a chunk.
+    Progress(BatchProgress),
 }
 
 /// Issues certificates for many CSRs (each `(name, PEM-or-DER bytes)`), in parallel on the
-/// rayon pool, recording them in `index` one transaction per chunk.
+/// rayon pool, recording them in `index` one transaction per chunk, and returns them all in
+/// the report.
 ///
 /// Duplicate rules are those of [`issue_one`](crate::issue_one), applied in input order and
 /// also within the batch: a second request for a device ID under another key is refused with
@@ -108,6 +107,33 @@ where
     N: AsRef<str> + Send + Sync,
     B: AsRef<[u8]> + Send + Sync,
 {
+    let mut issued = Vec::new();
+    let mut report =
+        issue_batch_streaming(requests, issuer, profile, index, now, options, &mut |event| match event {
+            BatchEvent::Committed(records) => issued.extend(records),
+            BatchEvent::Progress(p) => progress(p),
+        })?;
+    report.issued = issued;
+    Ok(report)
+}
+
+/// [`issue_batch`] for very large batches: each chunk's new certificates are handed to
+/// `on_event` as soon as they are committed (while the next chunk is being verified, the
+/// caller can write them out), and are not kept in the returned report.
+pub fn issue_batch_streaming<I, N, B>(
+    requests: I,
+    issuer: &CaIssuer<'_>,
+    profile: &DeviceProfile,
+    index: &mut dyn IssuedIndex,
+    now: OffsetDateTime,
+    options: &BatchOptions,
+    on_event: &mut dyn FnMut(BatchEvent),
+) -> Result<BatchReport>
+where
+    I: IntoParallelIterator<Item = (N, B)>,
+    N: AsRef<str> + Send + Sync,
+    B: AsRef<[u8]> + Send + Sync,
+{
     let items: Vec<(N, B)> = requests.into_par_iter().collect();
     let total = items.len();
     let template = DeviceTemplate::new(issuer, profile, now)?;
@@ -115,12 +141,22 @@ where
 
     let mut state = BatchState::default();
     let mut report = BatchReport::default();
-    let mut pending: Vec<(IndexEntry, usize)> = Vec::new();
+    let mut pending: Vec<IndexEntry> = Vec::new();
+    let mut issued = 0;
     let mut done = 0;
+    let progress = |report: &BatchReport, done, issued| BatchProgress {
+        done,
+        total,
+        issued,
+        skipped: report.skipped_existing.len(),
+        failed: report.failed.len(),
+    };
 
     for chunk in items.chunks(options.chunk_size.max(1)) {
+        // The index is single-threaded: one thread commits the previous chunk while the rest
+        // of the pool verifies this one.
         let (flushed, verified) = rayon::join(
-            || flush(index, &mut pending, &mut report, &mut state.positions),
+            || flush(index, &mut pending),
             || {
                 chunk
                     .par_iter()
@@ -128,9 +164,12 @@ where
                     .collect::<Vec<_>>()
             },
         );
-        flushed?;
+        let committed = flushed?;
+        if !committed.is_empty() {
+            on_event(BatchEvent::Committed(committed));
+        }
 
-        let mut to_sign: Vec<(usize, VerifiedCsr, [u8; 16], usize)> = Vec::new();
+        let mut to_sign: Vec<(usize, VerifiedCsr, [u8; 16])> = Vec::new();
         for (i, result) in verified.into_iter().enumerate() {
             let name = || chunk[i].0.as_ref().to_owned();
             let csr = match result {
@@ -142,8 +181,8 @@ where
             };
             match state.screen_in_batch(&csr) {
                 InBatch::New => {}
-                InBatch::RepeatOf(seq) => {
-                    state.deferred.push((name(), seq));
+                InBatch::RepeatOf(serial) => {
+                    state.repeats.push((name(), serial));
                     continue;
                 }
                 InBatch::Taken(e) => {
@@ -157,58 +196,53 @@ where
                 Screen::Refuse(e) => report.failed.push((name(), e)),
                 Screen::Accept => {
                     let serial = random_serial();
-                    let seq = state.admit(&csr, &serial);
-                    to_sign.push((i, csr, serial, seq));
+                    state.admit(&csr, &serial);
+                    to_sign.push((i, csr, serial));
                 }
             }
         }
 
         let signed: Vec<Result<IndexEntry>> =
-            to_sign.par_iter().map(|(_, csr, serial, _)| template.sign(csr, serial)).collect();
-        for (result, (i, _, _, seq)) in signed.into_iter().zip(to_sign) {
+            to_sign.par_iter().map(|(_, csr, serial)| template.sign(csr, serial)).collect();
+        for (result, (i, _, _)) in signed.into_iter().zip(to_sign) {
             match result {
-                Ok(entry) => pending.push((entry, seq)),
+                Ok(entry) => pending.push(entry),
                 Err(e) => report.failed.push((chunk[i].0.as_ref().to_owned(), e)),
             }
         }
+        issued += pending.len();
         done += chunk.len();
-        progress(report.progress(done, total, pending.len()));
+        on_event(BatchEvent::Progress(progress(&report, done, issued)));
     }
-    flush(index, &mut pending, &mut report, &mut state.positions)?;
+    let committed = flush(index, &mut pending)?;
+    if !committed.is_empty() {
+        on_event(BatchEvent::Committed(committed));
+    }
 
-    for (name, seq) in std::mem::take(&mut state.deferred) {
-        match state.positions.get(&seq) {
-            Some(&pos) => report.skipped_existing.push((name, report.issued[pos].clone())),
+    // Repeats inside the batch get the certificate issued for their first occurrence.
+    for (name, serial) in std::mem::take(&mut state.repeats) {
+        match index.by_serial(&serial)? {
+            Some(entry) => report.skipped_existing.push((name, entry.record)),
             None => report.failed.push((name, Error::DuplicateInBatch)),
         }
     }
-    progress(report.progress(done, total, 0));
+    on_event(BatchEvent::Progress(progress(&report, done, issued)));
     Ok(report)
 }
 
-/// Writes the signed-but-unrecorded certificates in one transaction and moves them into the
-/// report, remembering where each batch sequence number landed.
-fn flush(
-    index: &mut dyn IssuedIndex,
-    pending: &mut Vec<(IndexEntry, usize)>,
-    report: &mut BatchReport,
-    positions: &mut HashMap<usize, usize>,
-) -> Result<()> {
+/// Writes the signed-but-unrecorded certificates in one transaction and returns their records.
+fn flush(index: &mut dyn IssuedIndex, pending: &mut Vec<IndexEntry>) -> Result<Vec<IssuedRecord>> {
     if pending.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    let (entries, seqs): (Vec<IndexEntry>, Vec<usize>) = pending.drain(..).unzip();
-    index.insert_batch(&entries)?;
-    for (entry, seq) in entries.into_iter().zip(seqs) {
-        positions.insert(seq, report.issued.len());
-        report.issued.push(entry.record);
-    }
-    Ok(())
+    index.insert_batch(pending)?;
+    Ok(pending.drain(..).map(|e| e.record).collect())
 }
 
 enum InBatch {
     New,
-    RepeatOf(usize),
+    /// A repeat of an admitted request (same CSR, or same device and key): its serial.
+    RepeatOf(String),
     Taken(Error),
 }
 
@@ -216,33 +250,32 @@ enum InBatch {
 /// as duplicates against the index.
 #[derive(Default)]
 struct BatchState {
-    by_csr: HashMap<[u8; 32], usize>,
-    by_device: HashMap<String, ([u8; 32], String, usize)>,
-    positions: HashMap<usize, usize>,
-    deferred: Vec<(String, usize)>,
-    next_seq: usize,
+    /// Request hash -> serial.
+    by_csr: HashMap<[u8; 32], String>,
+    /// Device ID -> (key hash, serial).
+    by_device: HashMap<String, ([u8; 32], String)>,
+    /// Repeats to answer at the end, when their first occurrence is committed: (name, serial).
+    repeats: Vec<(String, String)>,
 }
 
 impl BatchState {
     fn screen_in_batch(&self, csr: &VerifiedCsr) -> InBatch {
-        if let Some(&seq) = self.by_csr.get(csr.csr_sha256()) {
-            return InBatch::RepeatOf(seq);
+        if let Some(serial) = self.by_csr.get(csr.csr_sha256()) {
+            return InBatch::RepeatOf(serial.clone());
         }
         match self.by_device.get(csr.device_id()) {
             None => InBatch::New,
-            Some((spki, _, seq)) if spki == csr.spki_sha256() => InBatch::RepeatOf(*seq),
-            Some((_, serial, _)) => InBatch::Taken(Error::DeviceIdTaken {
+            Some((spki, serial)) if spki == csr.spki_sha256() => InBatch::RepeatOf(serial.clone()),
+            Some((_, serial)) => InBatch::Taken(Error::DeviceIdTaken {
                 device_id: csr.device_id().to_owned(),
                 existing_serial: serial.clone(),
             }),
         }
     }
 
-    fn admit(&mut self, csr: &VerifiedCsr, serial: &[u8; 16]) -> usize {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.by_csr.insert(*csr.csr_sha256(), seq);
-        self.by_device.insert(csr.device_id().to_owned(), (*csr.spki_sha256(), hex::encode(serial), seq));
-        seq
+    fn admit(&mut self, csr: &VerifiedCsr, serial: &[u8; 16]) {
+        let serial = hex::encode(serial);
+        self.by_csr.insert(*csr.csr_sha256(), serial.clone());
+        self.by_device.insert(csr.device_id().to_owned(), (*csr.spki_sha256(), serial));
     }
 }

@@ -314,7 +314,9 @@ fn ca_params(
     if validity_years == 0 {
         return Err(Error::ValidityInvalid { reason: "zero years" });
     }
-    let not_before = whole_seconds(now - CA_BACKDATE);
+    let not_before = whole_seconds(
+        now.checked_sub(CA_BACKDATE).ok_or(Error::ValidityInvalid { reason: "time out of range" })?,
+    );
     let not_after = add_years(not_before, validity_years)?;
 
     let mut dn = DistinguishedName::new();

@@ -58,7 +58,10 @@ mod issue;
 mod profile;
 mod verify;
 
-pub use batch::{BatchOptions, BatchProgress, BatchReport, DEFAULT_CHUNK_SIZE, issue_batch};
+pub use batch::{
+    BatchEvent, BatchOptions, BatchProgress, BatchReport, DEFAULT_CHUNK_SIZE, issue_batch,
+    issue_batch_streaming,
+};
 pub use ca::{
     CA_BACKDATE, CaCertificate, CaIssuer, IntermediateCaParams, RootCaParams, create_intermediate,
     create_root, normalize_serial,

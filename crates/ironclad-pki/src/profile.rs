@@ -198,7 +198,9 @@ impl DeviceProfile {
 
     /// (notBefore, notAfter) for a certificate issued at `now`.
     pub fn validity_window(&self, now: OffsetDateTime) -> Result<(OffsetDateTime, OffsetDateTime)> {
-        let not_before = whole_seconds(now - self.backdate);
+        let not_before = whole_seconds(
+            now.checked_sub(self.backdate).ok_or(Error::ValidityInvalid { reason: "time out of range" })?,
+        );
         if not_before.year() < 1950 {
             return Err(Error::ValidityInvalid { reason: "notBefore before 1950" });
         }
@@ -279,5 +281,8 @@ mod tests {
         assert_eq!(nb, datetime!(2029-12-31 23:59:30 UTC));
         assert_eq!(na, datetime!(2030-12-31 23:59:30 UTC));
         assert!(p.clone().with_backdate(Duration::days(2)).is_err());
+        let ancient = OffsetDateTime::new_utc(time::Date::MIN, Time::MIDNIGHT);
+        assert!(p.validity_window(ancient).is_err());
+        assert!(p.validity_window(datetime!(1949-12-31 0:00 UTC)).is_err());
     }
 }

@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use ironclad_pki::{BatchOptions, CaIssuer, IssuedRecord};
-use ironclad_se::{Overwrite, atomic_write};
+use ironclad_pki::{BatchEvent, BatchOptions, CaIssuer, IssuedRecord};
 use rayon::prelude::*;
 use serde::Deserialize;
 use serde_json::json;
@@ -23,8 +22,10 @@ use crate::secrets::UnlockArgs;
 /// --manifest, either JSON lines ({"csr_pem": "..."} or {"csr_path": "..."}, optional "name")
 /// or CSV with a header row containing csr_path (and optionally name).
 ///
-/// Output in --out: one <device-id>.pem per certificate and manifest.jsonl (serial, device_id,
-/// family, sha256_fingerprint, not_after): the record a cloud registry imports.
+/// Output in --out: certificates.pem (every certificate, in manifest order) and manifest.jsonl
+/// (serial, device_id, family, sha256_fingerprint, not_after per line: the record a cloud
+/// registry imports); with --pem-files also one <device-id>.pem per certificate. A new --out
+/// directory appears only when the batch is done, whole.
 ///
 /// Idempotent: re-running the same batch signs nothing twice (requests are keyed by their
 /// SHA-256 in the PKI index) and rewrites the outputs. A refused CSR never stops the batch:
@@ -32,7 +33,7 @@ use crate::secrets::UnlockArgs;
 /// non-zero.
 ///
 /// Example:
-///   ironclad cert issue-batch --pki ./pki --ca line-1 --csr-dir ./csrs --out ./certs
+///   ironclad cert issue-batch --pki ./pki --ca line-1 --csr-dir ./csrs --out ./certs --pem-files
 #[derive(Args, Debug)]
 pub(crate) struct CertIssueBatchArgs {
     #[arg(long, env = "IRONCLAD_PKI", default_value = "pki")]
@@ -46,9 +47,13 @@ pub(crate) struct CertIssueBatchArgs {
     /// Manifest of CSRs (.jsonl or .csv).
     #[arg(long)]
     manifest: Option<PathBuf>,
-    /// Output directory for certificates and manifest.jsonl.
+    /// Output directory: certificates.pem and manifest.jsonl (and <device-id>.pem files with
+    /// --pem-files).
     #[arg(long)]
     out: PathBuf,
+    /// Also write one <device-id>.pem per certificate.
+    #[arg(long)]
+    pem_files: bool,
     /// Worker threads (default: one per core).
     #[arg(long)]
     jobs: Option<usize>,
@@ -76,6 +81,7 @@ pub(crate) fn run(args: CertIssueBatchArgs) -> Result<()> {
     let se = pki.open_keys(&args.unlock)?;
     let key = PkiDir::signer(&se, &PkiDir::ca_key_label(&args.ca)?)?;
     let issuer = CaIssuer::new(&ca_cert, &key)?;
+    let read_started = std::time::Instant::now();
     let requests = match (&args.csr_dir, &args.manifest) {
         (Some(dir), _) => read_csr_dir(dir)?,
         (None, Some(manifest)) => read_manifest(manifest)?,
@@ -84,59 +90,60 @@ pub(crate) fn run(args: CertIssueBatchArgs) -> Result<()> {
     if requests.is_empty() {
         bail!("no CSRs found");
     }
+    tracing::info!(count = requests.len(), elapsed = ?read_started.elapsed(), "read CSRs");
     let total = requests.len();
     let bar = progress_bar(total as u64, args.json);
     let mut index = pki.open_index()?;
     let started = std::time::Instant::now();
     let now = time::OffsetDateTime::now_utc();
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let staging = Staging::new(&args.out)?;
 
-    // Issue slice by slice; a writer thread puts each committed slice's certificate files on
-    // disk while the next slice is verified and signed. Later slices see earlier ones in the
-    // index, so the duplicate rules hold across the whole batch.
+    // A writer thread puts each committed chunk's certificate files on disk while the next
+    // chunk is verified and signed.
     let (to_writer, from_issuer) = std::sync::mpsc::sync_channel::<Vec<IssuedRecord>>(2);
-    let out_dir = args.out.clone();
-    let writer = std::thread::spawn(move || -> Result<Vec<IssuedRecord>> {
-        let mut all = Vec::new();
+    let mut outputs = Outputs::create(staging.dir(), args.pem_files)?;
+    let writer = std::thread::spawn(move || -> Result<Outputs> {
         for records in from_issuer {
-            write_cert_files(&out_dir, &records)?;
-            all.extend(records);
+            outputs.write(&records)?;
         }
-        Ok(all)
+        outputs.finish()
     });
-    let (mut issued, mut existing, mut failed) = (0usize, 0usize, Vec::new());
-    let mut done = 0;
-    let issue_result = (|| -> Result<()> {
-        for slice in requests.chunks(SLICE) {
-            let part = ironclad_pki::issue_batch(
-                slice.par_iter().map(|(name, bytes)| (name.as_str(), bytes.as_slice())),
-                &issuer,
-                &profile,
-                &mut index,
-                now,
-                &BatchOptions::default(),
-                &mut |_| {},
-            )?;
-            done += slice.len();
-            issued += part.issued.len();
-            existing += part.skipped_existing.len();
-            failed.extend(part.failed);
-            let mut records = part.issued;
-            records.extend(part.skipped_existing.into_iter().map(|(_, r)| r));
-            bar.set_position(done as u64);
-            bar.set_message(format!("issued {issued} · existing {existing} · refused {}", failed.len()));
-            if to_writer.send(records).is_err() {
-                break; // the writer failed; its error is reported below
+    let mut writer_gone = false;
+    let report = ironclad_pki::issue_batch_streaming(
+        requests,
+        &issuer,
+        &profile,
+        &mut index,
+        now,
+        &BatchOptions::default(),
+        &mut |event| match event {
+            BatchEvent::Committed(records) => {
+                // A failed writer reports its own error after the batch.
+                writer_gone |= to_writer.send(records).is_err();
             }
-        }
-        Ok(())
-    })();
+            BatchEvent::Progress(p) => {
+                bar.set_position(p.done as u64);
+                bar.set_message(format!(
+                    "issued {} · existing {} · refused {}",
+                    p.issued, p.skipped, p.failed
+                ));
+            }
+        },
+    );
+    if let Ok(report) = &report
+        && !writer_gone
+    {
+        // Already-issued requests get their files (re)written too: a re-run restores outputs.
+        let _ = to_writer.send(report.skipped_existing.iter().map(|(_, r)| r.clone()).collect());
+    }
     drop(to_writer);
     let written = writer.join().map_err(|_| anyhow::anyhow!("certificate writer panicked"))?;
-    issue_result?;
-    let written = written?;
+    let report = report?;
+    let written = written?.count;
+    let (issued, existing, failed) =
+        (written - report.skipped_existing.len(), report.skipped_existing.len(), report.failed);
     bar.finish_and_clear();
-    write_manifest(&args.out, &written)?;
+    staging.publish()?;
     let elapsed = started.elapsed();
     let rate = (issued + existing) as f64 / elapsed.as_secs_f64().max(1e-9);
 
@@ -230,47 +237,122 @@ fn read_manifest(path: &Path) -> Result<Vec<(String, Vec<u8>)>> {
         }
         return Ok(out);
     }
-    for (n, line) in lines {
-        let entry: ManifestLine = serde_json::from_str(line)
-            .with_context(|| format!("{}:{}: not a JSON object", path.display(), n + 1))?;
-        let name = entry.name.clone().unwrap_or_else(|| format!("line {}", n + 1));
-        let bytes = match (entry.csr_pem, entry.csr_path) {
-            (Some(pem), _) => pem.into_bytes(),
-            (None, Some(p)) => {
-                std::fs::read(base.join(&p)).with_context(|| format!("reading {}", p.display()))?
-            }
-            (None, None) => bail!("{}:{}: needs csr_pem or csr_path", path.display(), n + 1),
+    // Lines parse in parallel: for a factory-sized manifest this is most of the reading time.
+    let lines: Vec<(usize, &str)> = lines.collect();
+    lines
+        .into_par_iter()
+        .map(|(n, line)| {
+            let entry: ManifestLine = serde_json::from_str(line)
+                .with_context(|| format!("{}:{}: not a JSON object", path.display(), n + 1))?;
+            let name = entry.name.unwrap_or_else(|| format!("line {}", n + 1));
+            let bytes = match (entry.csr_pem, entry.csr_path) {
+                (Some(pem), _) => pem.into_bytes(),
+                (None, Some(p)) => {
+                    std::fs::read(base.join(&p)).with_context(|| format!("reading {}", p.display()))?
+                }
+                (None, None) => bail!("{}:{}: needs csr_pem or csr_path", path.display(), n + 1),
+            };
+            Ok((name, bytes))
+        })
+        .collect()
+}
+
+/// Where a batch's outputs are written before they appear in `--out`. Files are created in a
+/// fresh staging directory beside `--out` (one directory entry each, no per-file rename: on this
+/// hardware the rename doubles the file-system cost of a batch), then published:
+/// - a new `--out` appears by renaming the whole staging directory, so a batch's outputs show
+///   up all at once or not at all;
+/// - into an existing `--out` (a re-run), each file is renamed in, so each file is whole.
+///
+/// Durability comes from the PKI index, which has committed every certificate before it
+/// reaches the writer: after a crash, re-running the batch restores the outputs.
+struct Staging {
+    out: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Staging {
+    fn new(out: &Path) -> Result<Self> {
+        let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        let dir = tempfile::Builder::new()
+            .prefix(".issue-batch-")
+            .tempdir_in(parent)
+            .with_context(|| format!("creating a staging directory in {}", parent.display()))?;
+        Ok(Self { out: out.to_path_buf(), dir })
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn publish(self) -> Result<()> {
+        if !self.out.exists() {
+            let staged = self.dir.keep();
+            std::fs::rename(&staged, &self.out)
+                .with_context(|| format!("publishing {}", self.out.display()))?;
+            return Ok(());
+        }
+        anyhow::ensure!(self.out.is_dir(), "{} exists and is not a directory", self.out.display());
+        // The manifest last: when it names a file, the file is there.
+        let mut names: Vec<_> = std::fs::read_dir(self.dir.path())?.collect::<std::io::Result<Vec<_>>>()?;
+        names.sort_by_key(|e| e.file_name() == "manifest.jsonl");
+        for entry in names {
+            let target = self.out.join(entry.file_name());
+            std::fs::rename(entry.path(), &target)
+                .with_context(|| format!("writing {}", target.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// The batch's output files, written by one thread as chunks are committed.
+struct Outputs {
+    dir: PathBuf,
+    bundle: std::io::BufWriter<std::fs::File>,
+    manifest: std::io::BufWriter<std::fs::File>,
+    pem_files: bool,
+    count: usize,
+}
+
+impl Outputs {
+    fn create(dir: &Path, pem_files: bool) -> Result<Self> {
+        let open = |name: &str| -> Result<std::io::BufWriter<std::fs::File>> {
+            let path = dir.join(name);
+            let file =
+                std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+            Ok(std::io::BufWriter::with_capacity(1 << 20, file))
         };
-        out.push((name, bytes));
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            bundle: open("certificates.pem")?,
+            manifest: open("manifest.jsonl")?,
+            pem_files,
+            count: 0,
+        })
     }
-    Ok(out)
-}
 
-/// Requests per `issue_batch` call: large enough to keep every core busy, small enough that
-/// writing one slice's files overlaps signing the next.
-const SLICE: usize = 5_000;
-
-/// Certificates are written with rename-atomicity (a file is whole or absent) from one thread:
-/// creating files in one directory from several threads only contends on the directory lock.
-/// Durability comes from the PKI index, which committed every certificate before it reaches
-/// this writer, so after a crash a re-run of the batch restores the files.
-fn write_cert_files(out: &Path, records: &[IssuedRecord]) -> Result<()> {
-    for record in records {
-        let final_path = out.join(format!("{}.pem", record.device_id));
-        let tmp = out.join(format!(".{}.pem.tmp", record.device_id));
-        std::fs::write(&tmp, record.pem()).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &final_path).with_context(|| format!("writing {}", final_path.display()))?;
+    fn write(&mut self, records: &[IssuedRecord]) -> Result<()> {
+        for record in records {
+            let pem = record.pem();
+            self.bundle.write_all(pem.as_bytes())?;
+            serde_json::to_writer(&mut self.manifest, record)?;
+            self.manifest.write_all(b"\n")?;
+            if self.pem_files {
+                let path = self.dir.join(format!("{}.pem", record.device_id));
+                std::fs::write(&path, &pem).with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+        self.count += records.len();
+        Ok(())
     }
-    Ok(())
-}
 
-/// The manifest is written last, atomically and fsynced: when it exists, every file it lists does.
-fn write_manifest(out: &Path, records: &[IssuedRecord]) -> Result<()> {
-    let mut manifest = Vec::with_capacity(records.len() * 200);
-    for record in records {
-        serde_json::to_writer(&mut manifest, record)?;
-        manifest.write_all(b"\n")?;
+    /// Flushes and fsyncs the bundle and the manifest.
+    fn finish(mut self) -> Result<Self> {
+        for writer in [&mut self.bundle, &mut self.manifest] {
+            writer.flush()?;
+            writer.get_ref().sync_all()?;
+        }
+        Ok(self)
     }
-    atomic_write(&out.join("manifest.jsonl"), &manifest, Overwrite::Replace)?;
-    Ok(())
 }

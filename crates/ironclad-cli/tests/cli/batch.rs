@@ -30,6 +30,7 @@ fn batch_issues_all_good_csrs_lists_bad_ones_and_is_idempotent() {
             "csrs",
             "--out",
             "certs",
+            "--pem-files",
             "--json",
         ])
         .output()
@@ -49,6 +50,12 @@ fn batch_issues_all_good_csrs_lists_bad_ones_and_is_idempotent() {
         assert!(first.get(field).is_some(), "manifest lacks {field}: {first}");
     }
     assert_eq!(env.json(&["cert", "verify", "--pki", "pki", "certs/b-005.pem"])["valid"], true);
+    // The bundle holds every certificate, in manifest order.
+    let bundle = fs::read(env.path("certs/certificates.pem")).unwrap();
+    let certs = pem::parse_many(&bundle).unwrap();
+    assert_eq!(certs.len(), 12);
+    let shown = env.json(&["cert", "show", "certs/b-000.pem"]);
+    assert_eq!(shown["serial"], first["serial"]);
 
     // Re-run without the bad CSR: nothing is issued twice.
     fs::remove_file(env.path("csrs/garbage.csr")).unwrap();
@@ -64,6 +71,7 @@ fn batch_issues_all_good_csrs_lists_bad_ones_and_is_idempotent() {
         "csrs",
         "--out",
         "certs",
+        "--pem-files",
     ]);
     assert_eq!(again["issued"], 0);
     assert_eq!(again["existing"], 12);
@@ -76,6 +84,42 @@ fn batch_issues_all_good_csrs_lists_bad_ones_and_is_idempotent() {
         })
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+    let staging: Vec<_> = fs::read_dir(env.dir.path())
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.starts_with(".issue-batch").then_some(name)
+        })
+        .collect();
+    assert!(staging.is_empty(), "staging directories left behind: {staging:?}");
+}
+
+#[test]
+fn a_batch_that_fails_outright_publishes_nothing() {
+    let env = Env::new();
+    env.pki();
+    fs::create_dir(env.path("csrs")).unwrap();
+    let csr = env.device_csr("z-1");
+    fs::rename(&csr, env.path("csrs/z-1.csr")).unwrap();
+    // The CA key store cannot be opened: nothing may appear in --out.
+    let out = env
+        .cmd(&[
+            "cert",
+            "issue-batch",
+            "--pki",
+            "pki",
+            "--ca",
+            "line-1",
+            "--csr-dir",
+            "csrs",
+            "--out",
+            "certs",
+        ])
+        .env("IRONCLAD_PASSPHRASE", "wrong passphrase!")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(!env.path("certs").exists());
 }
 
 #[test]
@@ -117,5 +161,6 @@ fn batch_accepts_jsonl_and_csv_manifests() {
         "out2",
     ]);
     assert_eq!(out["issued"], 1);
-    assert!(env.path("out2/m-3.pem").exists());
+    assert!(env.path("out2/certificates.pem").exists());
+    assert!(!env.path("out2/m-3.pem").exists(), "per-device files only with --pem-files");
 }

@@ -155,3 +155,45 @@ fn issued_batch_certificates_verify() {
         assert_eq!(v.device_id(), r.device_id);
     }
 }
+
+#[test]
+fn streaming_hands_out_each_committed_chunk() {
+    let pki = Pki::p256();
+    let mut index = SqliteIndex::open_in_memory().unwrap();
+    let (_, repeat) = device("dev-r");
+    let mut reqs: Vec<(String, Vec<u8>)> =
+        (0..9).map(|i| (format!("r{i}"), device(&format!("dev-{i}")).1)).collect();
+    reqs.insert(0, ("first".into(), repeat.clone()));
+    reqs.push(("repeat".into(), repeat));
+    let mut committed: Vec<Vec<IssuedRecord>> = Vec::new();
+    let mut progress = Vec::new();
+    let report = issue_batch_streaming(
+        reqs,
+        &pki.issuer(),
+        &profile(),
+        &mut index,
+        now(),
+        &BatchOptions::default().with_chunk_size(4),
+        &mut |event| match event {
+            BatchEvent::Committed(records) => {
+                // Durable before it is handed out.
+                committed.push(records);
+            }
+            BatchEvent::Progress(p) => progress.push(p),
+        },
+    )
+    .unwrap();
+    assert!(report.issued.is_empty());
+    assert!(report.failed.is_empty());
+    let sizes: Vec<usize> = committed.iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![4, 4, 2]);
+    let all: Vec<&IssuedRecord> = committed.iter().flatten().collect();
+    assert_eq!(all[0].device_id, "dev-r");
+    assert_eq!(all[9].device_id, "dev-8");
+    for r in &all {
+        assert!(index.by_serial(&r.serial).unwrap().is_some());
+    }
+    assert_eq!(report.skipped_existing, vec![("repeat".to_owned(), all[0].clone())]);
+    let last = progress.last().unwrap();
+    assert_eq!((last.done, last.total, last.issued, last.skipped), (11, 11, 10, 1));
+}

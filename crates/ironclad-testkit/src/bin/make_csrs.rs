@@ -2,6 +2,7 @@
 //! parallel. Benchmark and test input only: the private keys are discarded.
 //!
 //! Usage: ironclad-make-csrs <count> <out-dir> [--prefix dev-] [--manifest out.jsonl]
+//! (with --manifest, the same CSRs are also written as one JSON-lines file)
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -33,9 +34,7 @@ fn main() -> Result<()> {
             params.distinguished_name = rcgen::DistinguishedName::new();
             params.distinguished_name.push(rcgen::DnType::CommonName, device_id.as_str());
             let pem = params.serialize_request(&key)?.pem()?;
-            if manifest.is_none() {
-                std::fs::write(out.join(format!("{device_id}.csr")), &pem)?;
-            }
+            std::fs::write(out.join(format!("{device_id}.csr")), &pem)?;
             Ok((device_id, pem))
         })
         .collect::<Result<_>>()?;
