@@ -30,7 +30,6 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the chain of trust end to end on this machine (PKI stage: root, line CA, devices).
     Demo(cmd::demo::DemoArgs),
     /// Certificate authorities: create the root and intermediates, publish CRLs.
     #[command(subcommand)]
@@ -45,39 +44,26 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum CaCommand {
-    /// Create a PKI directory with a self-signed root CA whose key lives in a secure element.
     Init(cmd::ca_init::CaInitArgs),
-    /// Create an intermediate CA (one per factory line or product family) signed by the root.
     Intermediate(cmd::ca_intermediate::CaIntermediateArgs),
-    /// Write the CRL of an issuing CA, signed by it, listing its revoked certificates.
     Crl(cmd::ca_crl::CaCrlArgs),
-    /// List the CAs of a PKI directory.
     List(cmd::ca_list::CaListArgs),
 }
 
 #[derive(Subcommand, Debug)]
 enum CertCommand {
-    /// Issue one device certificate from a PKCS#10 CSR.
     Issue(cmd::cert_issue::CertIssueArgs),
-    /// Issue device certificates for a directory or manifest of CSRs, in parallel, idempotently.
     IssueBatch(cmd::cert_issue_batch::CertIssueBatchArgs),
-    /// Revoke a certificate by serial number.
     Revoke(cmd::cert_revoke::CertRevokeArgs),
-    /// Verify a device certificate's chain, usage, validity and revocation status.
     Verify(cmd::cert_verify::CertVerifyArgs),
-    /// Show a certificate's fields and extensions.
     Show(cmd::cert_show::CertShowArgs),
 }
 
 #[derive(Subcommand, Debug)]
 enum SeCommand {
-    /// Create an empty software secure element.
     Init(cmd::se_init::SeInitArgs),
-    /// Generate a key inside a secure element.
     Keygen(cmd::se_keygen::SeKeygenArgs),
-    /// List the keys and sealed objects of a secure element.
     List(cmd::se_list::SeListArgs),
-    /// Make a PKCS#10 CSR signed by a key inside a secure element.
     Csr(cmd::se_csr::SeCsrArgs),
 }
 

@@ -181,6 +181,15 @@ impl PkiDir {
         Ok(Label::new(format!("ca-{name}"))?)
     }
 
+    /// An issuing CA's certificate and its key (unlocking the CA key store): what signs
+    /// device certificates and CRLs. Pair them with `CaIssuer::new`.
+    pub(crate) fn issuing_ca(&self, name: &str, unlock: &UnlockArgs) -> Result<(CaCertificate, KeyHandle)> {
+        let cert = self.ca_cert(name)?;
+        let se = self.open_keys(unlock)?;
+        let key = Self::signer(&se, &Self::ca_key_label(name)?)?;
+        Ok((cert, key))
+    }
+
     pub(crate) fn signer(se: &Arc<dyn SecureElement>, label: &Label) -> Result<KeyHandle> {
         KeyHandle::open(se.clone(), label).with_context(|| format!("opening CA key `{label}`"))
     }

@@ -12,6 +12,8 @@ use crate::output::print_json;
 use crate::pki_dir::PkiDir;
 use crate::secrets::UnlockArgs;
 
+/// Sign and write the CRL of an issuing CA, listing every certificate it revoked.
+///
 /// Sign and write a CRL for an issuing CA listing every certificate it issued that is revoked.
 ///
 /// Each CRL gets the next CRL number. Check it with
@@ -20,6 +22,7 @@ use crate::secrets::UnlockArgs;
 /// Example:
 ///   ironclad ca crl --pki ./pki --ca line-1 --next-update-days 7
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub(crate) struct CaCrlArgs {
     #[arg(long, env = "IRONCLAD_PKI", default_value = "pki")]
     pki: PathBuf,
@@ -41,9 +44,7 @@ pub(crate) struct CaCrlArgs {
 
 pub(crate) fn run(args: CaCrlArgs) -> Result<()> {
     let pki = PkiDir::open(&args.pki)?;
-    let ca_cert = pki.ca_cert(&args.ca)?;
-    let se = pki.open_keys(&args.unlock)?;
-    let key = PkiDir::signer(&se, &PkiDir::ca_key_label(&args.ca)?)?;
+    let (ca_cert, key) = pki.issuing_ca(&args.ca, &args.unlock)?;
     let issuer = CaIssuer::new(&ca_cert, &key)?;
     let mut index = pki.open_index()?;
     let now = time::OffsetDateTime::now_utc();

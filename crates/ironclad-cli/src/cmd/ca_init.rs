@@ -13,8 +13,10 @@ use crate::output::print_json;
 use crate::pki_dir::{PkiDir, ROOT_KEY};
 use crate::secrets::{UnlockArgs, kdf_params};
 
-/// Create a PKI directory: a CA key store (encrypted, passphrase-protected) and a self-signed
-/// root CA whose key is generated inside it and never leaves.
+/// Create a PKI directory with a self-signed root CA whose key never leaves its key store.
+///
+/// Create a PKI directory: a CA key store (encrypted, passphrase-protected) and a self-signed root
+/// CA whose key is generated inside it and never leaves.
 ///
 /// The whole directory appears at once when the command succeeds; on failure nothing is left.
 ///
@@ -22,6 +24,7 @@ use crate::secrets::{UnlockArgs, kdf_params};
 ///   export IRONCLAD_PASSPHRASE='a long ceremony passphrase'
 ///   ironclad ca init --pki ./pki --cn "Acme Device Root CA" --org Acme --country US
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub(crate) struct CaInitArgs {
     /// PKI directory to create (must not exist, or be empty).
     #[arg(long, env = "IRONCLAD_PKI", default_value = "pki")]

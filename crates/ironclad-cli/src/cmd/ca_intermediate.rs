@@ -13,14 +13,17 @@ use crate::output::print_json;
 use crate::pki_dir::{PkiDir, ProfileFile, ROOT_KEY, validate_ca_name};
 use crate::secrets::UnlockArgs;
 
-/// Create an intermediate CA signed by the root (pathLen 0: it can only certify devices), with
-/// its key generated in the CA key store, and the device-certificate profile it will issue
-/// under (organization, country, product family, validity).
+/// Create an intermediate CA (one per factory line or product family), signed by the root.
+///
+/// Create an intermediate CA signed by the root (pathLen 0: it can only certify devices), with its
+/// key generated in the CA key store, and the device-certificate profile it will issue under
+/// (organization, country, product family, validity).
 ///
 /// Example:
 ///   ironclad ca intermediate --pki ./pki --name line-1 --cn "Acme Shenzhen Line 1 CA" \
 ///       --family acme-cam-v2 --device-validity 30y
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub(crate) struct CaIntermediateArgs {
     #[arg(long, env = "IRONCLAD_PKI", default_value = "pki")]
     pki: PathBuf,

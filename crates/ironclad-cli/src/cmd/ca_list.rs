@@ -9,8 +9,11 @@ use serde_json::json;
 use crate::output::{print_json, table};
 use crate::pki_dir::PkiDir;
 
+/// List the root and intermediate CAs with fingerprints, validity and device profile.
+///
 /// List the root and intermediate CAs with their fingerprints, validity and device profile.
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub(crate) struct CaListArgs {
     #[arg(long, env = "IRONCLAD_PKI", default_value = "pki")]
     pki: PathBuf,

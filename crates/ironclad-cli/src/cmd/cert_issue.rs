@@ -21,6 +21,7 @@ use crate::secrets::UnlockArgs;
 /// Example:
 ///   ironclad cert issue --pki ./pki --ca line-1 --csr cam-000123.csr --out cam-000123.pem
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub(crate) struct CertIssueArgs {
     #[arg(long, env = "IRONCLAD_PKI", default_value = "pki")]
     pki: PathBuf,
@@ -42,12 +43,10 @@ pub(crate) struct CertIssueArgs {
 
 pub(crate) fn run(args: CertIssueArgs) -> Result<()> {
     let pki = PkiDir::open(&args.pki)?;
-    let ca_cert = pki.ca_cert(&args.ca)?;
     let profile = pki.ca_profile(&args.ca)?.to_profile()?;
     let limits = Limits::default();
     let input = read_limited(&args.csr, &limits)?;
-    let se = pki.open_keys(&args.unlock)?;
-    let key = PkiDir::signer(&se, &PkiDir::ca_key_label(&args.ca)?)?;
+    let (ca_cert, key) = pki.issuing_ca(&args.ca, &args.unlock)?;
     let issuer = CaIssuer::new(&ca_cert, &key)?;
     let mut index = pki.open_index()?;
     let outcome = ironclad_pki::issue_one(

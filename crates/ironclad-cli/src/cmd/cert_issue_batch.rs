@@ -15,8 +15,10 @@ use crate::output::print_json;
 use crate::pki_dir::PkiDir;
 use crate::secrets::UnlockArgs;
 
-/// Issue device certificates for a directory of CSRs, or for a manifest of them, in parallel
-/// on every core.
+/// Issue device certificates for a directory or manifest of CSRs, in parallel.
+///
+/// Issue device certificates for a directory of CSRs, or for a manifest of them, in parallel on
+/// every core.
 ///
 /// Input: --csr-dir (every *.csr, *.pem, *.der file; the file stem names the request) or
 /// --manifest, either JSON lines ({"csr_pem": "..."} or {"csr_path": "..."}, optional "name")
@@ -35,6 +37,7 @@ use crate::secrets::UnlockArgs;
 /// Example:
 ///   ironclad cert issue-batch --pki ./pki --ca line-1 --csr-dir ./csrs --out ./certs --pem-files
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub(crate) struct CertIssueBatchArgs {
     #[arg(long, env = "IRONCLAD_PKI", default_value = "pki")]
     pki: PathBuf,
@@ -76,10 +79,8 @@ pub(crate) fn run(args: CertIssueBatchArgs) -> Result<()> {
         rayon::ThreadPoolBuilder::new().num_threads(jobs).build_global().ok();
     }
     let pki = PkiDir::open(&args.pki)?;
-    let ca_cert = pki.ca_cert(&args.ca)?;
     let profile = pki.ca_profile(&args.ca)?.to_profile()?;
-    let se = pki.open_keys(&args.unlock)?;
-    let key = PkiDir::signer(&se, &PkiDir::ca_key_label(&args.ca)?)?;
+    let (ca_cert, key) = pki.issuing_ca(&args.ca, &args.unlock)?;
     let issuer = CaIssuer::new(&ca_cert, &key)?;
     let read_started = std::time::Instant::now();
     let requests = match (&args.csr_dir, &args.manifest) {

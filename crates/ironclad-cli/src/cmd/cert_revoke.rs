@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use ironclad_pki::{IssuedIndex, RevocationReason};
 use serde_json::json;
 
@@ -18,52 +18,27 @@ use crate::pki_dir::PkiDir;
 /// Example:
 ///   ironclad cert revoke --pki ./pki --serial 5f3a...e1 --reason key-compromise
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub(crate) struct CertRevokeArgs {
     #[arg(long, env = "IRONCLAD_PKI", default_value = "pki")]
     pki: PathBuf,
     /// Serial number in hex (colons and spaces allowed, as `openssl x509 -serial` prints it).
     #[arg(long)]
     serial: String,
-    /// Why.
-    #[arg(long, value_enum, default_value_t = Reason::Unspecified)]
-    reason: Reason,
+    /// Why (RFC 5280 reason name or code): unspecified, key-compromise, ca-compromise,
+    /// affiliation-changed, superseded, cessation-of-operation, certificate-hold,
+    /// privilege-withdrawn.
+    #[arg(long, default_value = "unspecified")]
+    reason: RevocationReason,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
 }
 
-/// RFC 5280 CRLReason values an operator can give.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub(crate) enum Reason {
-    Unspecified,
-    KeyCompromise,
-    CaCompromise,
-    AffiliationChanged,
-    Superseded,
-    CessationOfOperation,
-    CertificateHold,
-    PrivilegeWithdrawn,
-}
-
-impl From<Reason> for RevocationReason {
-    fn from(r: Reason) -> Self {
-        match r {
-            Reason::Unspecified => RevocationReason::Unspecified,
-            Reason::KeyCompromise => RevocationReason::KeyCompromise,
-            Reason::CaCompromise => RevocationReason::CaCompromise,
-            Reason::AffiliationChanged => RevocationReason::AffiliationChanged,
-            Reason::Superseded => RevocationReason::Superseded,
-            Reason::CessationOfOperation => RevocationReason::CessationOfOperation,
-            Reason::CertificateHold => RevocationReason::CertificateHold,
-            Reason::PrivilegeWithdrawn => RevocationReason::PrivilegeWithdrawn,
-        }
-    }
-}
-
 pub(crate) fn run(args: CertRevokeArgs) -> Result<()> {
     let pki = PkiDir::open(&args.pki)?;
     let mut index = pki.open_index()?;
-    let reason = RevocationReason::from(args.reason);
+    let reason = args.reason;
     let entry = index
         .revoke(&args.serial, reason, time::OffsetDateTime::now_utc())
         .with_context(|| format!("revoking serial {}", args.serial))?;

@@ -7,12 +7,15 @@ use clap::Args;
 
 use crate::output::print_json;
 
+/// Show a certificate's fields and every extension by name.
+///
 /// Show a certificate's subject, issuer, serial, validity, key, and every extension by name
 /// (including ironclad's product-family extension).
 ///
 /// Example:
 ///   ironclad cert show cam-000123.pem --json
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub(crate) struct CertShowArgs {
     /// Certificate file (PEM or DER).
     cert: PathBuf,

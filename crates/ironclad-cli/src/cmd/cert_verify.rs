@@ -11,9 +11,11 @@ use serde_json::json;
 use crate::output::print_json;
 use crate::pki_dir::PkiDir;
 
-/// Verify a device certificate: chain to a trusted root through known intermediates,
-/// signatures, validity period, CA constraints, clientAuth usage, the device profile, and
-/// revocation status in the PKI's index.
+/// Verify a device certificate: chain, signatures, validity, usage, profile, revocation.
+///
+/// Verify a device certificate: chain to a trusted root through known intermediates, signatures,
+/// validity period, CA constraints, clientAuth usage, the device profile, and revocation status in
+/// the PKI's index.
 ///
 /// With --pki, the root, every intermediate and the index of that PKI are used. Without it,
 /// give --root (and --intermediate); revocation is then NOT checked and the output says so.
@@ -23,6 +25,7 @@ use crate::pki_dir::PkiDir;
 ///   ironclad cert verify --pki ./pki cam-000123.pem
 ///   ironclad cert verify --root root.pem --intermediate line-1.pem cam-000123.pem --json
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub(crate) struct CertVerifyArgs {
     /// The device certificate (PEM, optionally followed by its chain, or DER).
     cert: PathBuf,

@@ -33,6 +33,7 @@ use crate::secrets::kdf_params;
 /// Example:
 ///   ironclad demo --devices 100
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub(crate) struct DemoArgs {
     /// Number of simulated devices.
     #[arg(long, default_value_t = 100)]

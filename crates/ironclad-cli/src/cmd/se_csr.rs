@@ -17,6 +17,7 @@ use crate::secrets::StoreArgs;
 /// Example:
 ///   ironclad se csr --store ./device-se --label device-auth --device-id cam-000123 --out cam.csr
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub(crate) struct SeCsrArgs {
     #[command(flatten)]
     store: StoreArgs,

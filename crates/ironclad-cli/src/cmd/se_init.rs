@@ -15,6 +15,7 @@ use crate::secrets::StoreArgs;
 /// Example:
 ///   IRONCLAD_PASSPHRASE=... ironclad se init --store ./ca-keys
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub(crate) struct SeInitArgs {
     #[command(flatten)]
     store: StoreArgs,

@@ -16,6 +16,7 @@ use crate::secrets::StoreArgs;
 /// Example:
 ///   ironclad se keygen --store ./device-se --label device-auth --algorithm ecdsa-p256
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub(crate) struct SeKeygenArgs {
     #[command(flatten)]
     store: StoreArgs,

@@ -8,8 +8,11 @@ use serde_json::json;
 use crate::output::{print_json, table};
 use crate::secrets::StoreArgs;
 
+/// List the keys and sealed objects of a secure element.
+///
 /// List the keys (algorithm, public-key fingerprint) and sealed objects of a secure element.
 #[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
 pub(crate) struct SeListArgs {
     #[command(flatten)]
     store: StoreArgs,
