@@ -49,6 +49,11 @@ pub(crate) fn run(args: CertRevokeArgs) -> Result<()> {
         }));
     }
     println!("revoked {} (device {}, reason {})", entry.record.serial, entry.record.device_id, reason.name());
-    println!("publish it: ironclad ca crl --pki {} --ca <issuing CA>", args.pki.display());
+    let issuing_ca = pki
+        .ca_names()?
+        .into_iter()
+        .find(|name| pki.ca_cert(name).is_ok_and(|c| c.subject_key_id() == entry.issuer_key_id.as_slice()))
+        .unwrap_or_else(|| "<issuing CA>".to_owned());
+    println!("publish it: ironclad ca crl --pki {} --ca {issuing_ca}", args.pki.display());
     Ok(())
 }
