@@ -198,6 +198,60 @@ pub enum Error {
     #[error("duplicate of an earlier request in this batch that was not issued")]
     DuplicateInBatch,
 
+    // ---- key backup shares (Shamir) ---------------------------------------------------------
+    /// Split parameters out of range.
+    #[error("invalid share policy {threshold}-of-{shares}: need 2 <= threshold <= shares <= 255")]
+    SharePolicyInvalid {
+        /// M.
+        threshold: u8,
+        /// N.
+        shares: u8,
+    },
+    /// A share's text does not parse or its checksum does not match: it was mistyped or altered.
+    #[error("share #{position} is corrupt: {reason}")]
+    ShareCorrupt {
+        /// 1-based position of the share in the input.
+        position: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Fewer shares than the policy's threshold.
+    #[error("{given} shares given; this backup needs {threshold}")]
+    NotEnoughShares {
+        /// Shares supplied.
+        given: usize,
+        /// Shares required.
+        threshold: u8,
+    },
+    /// Shares from different splits, or two copies of the same share.
+    #[error("shares do not belong together: {reason}")]
+    SharesInconsistent {
+        /// What differs.
+        reason: &'static str,
+    },
+
+    // ---- ceremony transcripts -----------------------------------------------------------------
+    /// A transcript entry does not match its recorded hash or does not link to the previous
+    /// one: the transcript was altered at (or just before) this step.
+    #[error("transcript altered at step {seq} ({step}): {reason}")]
+    TranscriptTampered {
+        /// Position (0-based) of the first entry that fails.
+        seq: u64,
+        /// That entry's step name.
+        step: String,
+        /// Which check failed.
+        reason: &'static str,
+    },
+    /// The transcript's closing signature does not verify under the root key it names.
+    #[error("transcript signature does not verify under the root key")]
+    TranscriptSignatureInvalid,
+    /// The transcript file is not valid JSON of the expected shape.
+    #[error("malformed transcript: {reason}")]
+    TranscriptMalformed {
+        /// What is wrong.
+        reason: String,
+    },
+
     // ---- storage --------------------------------------------------------------------------------
     /// The issued-certificate index failed (I/O, constraint, corrupt schema...).
     #[error("certificate index: {0}")]

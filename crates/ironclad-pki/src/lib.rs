@@ -56,6 +56,8 @@ mod index_sqlite;
 mod inspect;
 mod issue;
 mod profile;
+pub mod shamir;
+pub mod transcript;
 mod verify;
 
 pub use batch::{
