@@ -3,6 +3,8 @@
 //! failure instead of a skip.
 #![forbid(unsafe_code)]
 
+pub mod imgtool;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
