@@ -1,8 +1,9 @@
 //! The on-disk PKI directory that `ca` and `cert` commands share:
 //!
 //! ```text
-//! <pki>/pki.json                    format marker and the root's name
-//! <pki>/keys/                       software secure element holding every CA key
+//! <pki>/pki.json                    format marker and where the CA keys are (backend record)
+//! <pki>/keys/                       software secure element holding every CA key (software
+//!                                   backend; with PKCS#11 the keys are on the token)
 //! <pki>/root.pem                    the root certificate
 //! <pki>/ca/<name>/cert.pem          an issuing (intermediate) CA
 //! <pki>/ca/<name>/chain.pem         that CA followed by the root: give it to devices and peers
@@ -17,9 +18,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use ironclad_pki::{CaCertificate, DeviceProfile, SqliteIndex, Validity};
 use ironclad_se::{KeyHandle, Label, Overwrite, SecureElement, atomic_write};
+use ironclad_se_pkcs11::{Pkcs11Config, Pkcs11Se, Pkcs11Uri};
 use serde::{Deserialize, Serialize};
 
-use crate::secrets::UnlockArgs;
+use crate::secrets::CaKeyArgs;
 
 const FORMAT: &str = "ironclad-pki/1";
 pub(crate) const ROOT_KEY: &str = "root";
@@ -27,6 +29,73 @@ pub(crate) const ROOT_KEY: &str = "root";
 #[derive(Serialize, Deserialize)]
 struct PkiMeta {
     format: String,
+    /// Absent in directories made before PKCS#11 support: those are software.
+    #[serde(default)]
+    backend: KeyBackend,
+}
+
+/// Where a PKI's CA keys live, as recorded in `pki.json`. Never holds a PIN or passphrase.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub(crate) enum KeyBackend {
+    /// The encrypted software store in `<pki>/keys/`, unlocked by a passphrase.
+    #[default]
+    Software,
+    /// A PKCS#11 token: `uri` names the token and module (RFC 7512, without pin-source);
+    /// `root_key` is the root key's label (intermediates are `ca-<name>`).
+    Pkcs11 { uri: String, root_key: String },
+}
+
+impl KeyBackend {
+    /// The record for a token named by `uri`: the URI's `object` (if any) names the root key.
+    pub(crate) fn pkcs11(uri: &Pkcs11Uri) -> Result<Self> {
+        let root_key = uri.object.clone().unwrap_or_else(|| ROOT_KEY.to_owned());
+        Label::new(root_key.as_str())
+            .with_context(|| format!("root key label from the URI's object={root_key:?}"))?;
+        let mut stored = uri.without_pin_source();
+        (stored.object, stored.object_type, stored.id) = (None, None, None);
+        if stored.token.is_none() || stored.module_path.is_none() {
+            bail!(
+                "the PKCS#11 URI must name the token and the module, e.g. pkcs11:token=ironclad-ca?module-path=/usr/lib/softhsm/libsofthsm2.so"
+            );
+        }
+        Ok(KeyBackend::Pkcs11 { uri: stored.to_string(), root_key })
+    }
+
+    /// Opens the CA key store: the software store under `keys_dir`, or the token.
+    fn open(&self, keys_dir: &Path, keys: &CaKeyArgs) -> Result<Arc<dyn SecureElement>> {
+        match self {
+            KeyBackend::Software => {
+                let secret = keys.unlock.resolve(false)?;
+                let se = ironclad_se::DirSe::open(keys_dir, &secret)
+                    .with_context(|| format!("opening the CA key store {}", keys_dir.display()))?;
+                Ok(Arc::new(se))
+            }
+            KeyBackend::Pkcs11 { uri, .. } => {
+                let uri =
+                    Pkcs11Uri::parse(uri).with_context(|| format!("the PKCS#11 URI in pki.json ({uri})"))?;
+                Ok(Arc::new(open_token(&uri, keys)?))
+            }
+        }
+    }
+
+    /// A one-line description for command output.
+    pub(crate) fn describe(&self, pki: &Path) -> String {
+        match self {
+            KeyBackend::Software => format!("in {}/keys (encrypted; never exported)", pki.display()),
+            KeyBackend::Pkcs11 { uri, .. } => {
+                let token = Pkcs11Uri::parse(uri).ok().and_then(|u| u.token).unwrap_or_default();
+                format!("on PKCS#11 token {token:?} (sensitive, never extractable)")
+            }
+        }
+    }
+}
+
+/// Logs in to the token named by `uri` with the PIN from `keys`.
+pub(crate) fn open_token(uri: &Pkcs11Uri, keys: &CaKeyArgs) -> Result<Pkcs11Se> {
+    let pin = keys.pin.resolve(uri)?;
+    let config = Pkcs11Config::from_uri(uri, pin)?;
+    Pkcs11Se::open(&config).with_context(|| format!("opening PKCS#11 token {:?}", config.token_label))
 }
 
 /// The device profile an issuing CA applies, as stored in `profile.json`.
@@ -73,18 +142,19 @@ pub(crate) fn parse_validity(text: &str) -> Result<Validity> {
 #[derive(Debug)]
 pub(crate) struct PkiDir {
     root: PathBuf,
+    backend: KeyBackend,
 }
 
 impl PkiDir {
     /// Creates the directory skeleton; refuses to reuse an existing PKI.
-    pub(crate) fn create(root: &Path) -> Result<Self> {
+    pub(crate) fn create(root: &Path, backend: KeyBackend) -> Result<Self> {
         if root.join("pki.json").exists() {
             bail!("{} already holds a PKI (pki.json exists); choose another --pki directory", root.display());
         }
         std::fs::create_dir_all(root.join("ca")).with_context(|| format!("creating {}", root.display()))?;
-        let meta = serde_json::to_vec_pretty(&PkiMeta { format: FORMAT.into() })?;
+        let meta = serde_json::to_vec_pretty(&PkiMeta { format: FORMAT.into(), backend: backend.clone() })?;
         atomic_write(&root.join("pki.json"), &meta, Overwrite::Refuse)?;
-        Ok(Self { root: root.to_path_buf() })
+        Ok(Self { root: root.to_path_buf(), backend })
     }
 
     pub(crate) fn open(root: &Path) -> Result<Self> {
@@ -100,7 +170,7 @@ impl PkiDir {
         if meta.format != FORMAT {
             bail!("{} has format {:?}; this ironclad reads {FORMAT}", meta_path.display(), meta.format);
         }
-        Ok(Self { root: root.to_path_buf() })
+        Ok(Self { root: root.to_path_buf(), backend: meta.backend })
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -128,12 +198,22 @@ impl PkiDir {
             .with_context(|| format!("opening {}", self.index_path().display()))
     }
 
-    /// Opens the CA key store, asking for its passphrase.
-    pub(crate) fn open_keys(&self, unlock: &UnlockArgs) -> Result<Arc<dyn SecureElement>> {
-        let secret = unlock.resolve(false)?;
-        let se = ironclad_se::DirSe::open(self.keys_dir(), &secret)
-            .with_context(|| format!("opening the CA key store {}", self.keys_dir().display()))?;
-        Ok(Arc::new(se))
+    pub(crate) fn backend(&self) -> &KeyBackend {
+        &self.backend
+    }
+
+    /// Opens where the CA keys are: the software store (asking for its passphrase) or the
+    /// PKCS#11 token (asking for its PIN).
+    pub(crate) fn open_keys(&self, keys: &CaKeyArgs) -> Result<Arc<dyn SecureElement>> {
+        self.backend.open(&self.keys_dir(), keys)
+    }
+
+    /// The root CA key's label in the key store.
+    pub(crate) fn root_key_label(&self) -> Result<Label> {
+        Ok(match &self.backend {
+            KeyBackend::Software => Label::new(ROOT_KEY)?,
+            KeyBackend::Pkcs11 { root_key, .. } => Label::new(root_key.as_str())?,
+        })
     }
 
     pub(crate) fn root_cert(&self) -> Result<CaCertificate> {
@@ -181,11 +261,11 @@ impl PkiDir {
         Ok(Label::new(format!("ca-{name}"))?)
     }
 
-    /// An issuing CA's certificate and its key (unlocking the CA key store): what signs
-    /// device certificates and CRLs. Pair them with `CaIssuer::new`.
-    pub(crate) fn issuing_ca(&self, name: &str, unlock: &UnlockArgs) -> Result<(CaCertificate, KeyHandle)> {
+    /// An issuing CA's certificate and its key (unlocking the CA key store or logging in to
+    /// the token): what signs device certificates and CRLs. Pair them with `CaIssuer::new`.
+    pub(crate) fn issuing_ca(&self, name: &str, keys: &CaKeyArgs) -> Result<(CaCertificate, KeyHandle)> {
         let cert = self.ca_cert(name)?;
-        let se = self.open_keys(unlock)?;
+        let se = self.open_keys(keys)?;
         let key = Self::signer(&se, &Self::ca_key_label(name)?)?;
         Ok((cert, key))
     }

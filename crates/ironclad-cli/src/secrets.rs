@@ -1,5 +1,5 @@
-//! Where unlock secrets come from. Never from argv (it leaks through `ps` and shell history):
-//! an environment variable, a file, or an interactive prompt.
+//! Where unlock secrets (store passphrases, token PINs) come from. Never from argv (it leaks
+//! through `ps` and shell history): an environment variable, a file, or an interactive prompt.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use ironclad_se::{DirSe, KdfParams, Unlock};
+use ironclad_se_pkcs11::{Pin, Pkcs11Uri};
 use zeroize::Zeroizing;
 
 /// Options naming a software secure element and how to unlock it.
@@ -92,4 +93,50 @@ pub(crate) fn kdf_params() -> KdfParams {
     } else {
         KdfParams::default()
     }
+}
+
+/// How to log in to a PKCS#11 token: the user PIN from a file or an environment variable (or a
+/// prompt), never from argv. A `pin-source` in the token's URI is used when neither is given.
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct PinArgs {
+    /// Read the PKCS#11 user PIN from this file (first line; the file should be mode 0600).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) pin_file: Option<PathBuf>,
+    /// Read the PKCS#11 user PIN from this environment variable.
+    #[arg(long, value_name = "VAR", default_value = "IRONCLAD_PKCS11_PIN")]
+    pub(crate) pin_env: String,
+}
+
+impl PinArgs {
+    /// Resolves the PIN: --pin-file, the URI's pin-source, the environment, then a prompt.
+    pub(crate) fn resolve(&self, uri: &Pkcs11Uri) -> Result<Pin> {
+        if let Some(path) = &self.pin_file {
+            return Ok(Pin::from_file(path)?);
+        }
+        if let Some(source) = &uri.pin_source {
+            return Ok(Pin::from_pin_source(source)?);
+        }
+        if std::env::var_os(&self.pin_env).is_some() {
+            return Ok(Pin::from_env(&self.pin_env)?);
+        }
+        if !std::io::stdin().is_terminal() {
+            bail!(
+                "no PKCS#11 PIN: set ${} or pass --pin-file (stdin is not a terminal, so there is no prompt)",
+                self.pin_env
+            );
+        }
+        let token = uri.token.as_deref().unwrap_or("the token");
+        let pin = Zeroizing::new(rpassword::prompt_password(format!("User PIN for {token}: "))?);
+        Ok(Pin::new(pin.as_str()))
+    }
+}
+
+/// Everything that may be needed to reach CA keys: a software store's unlock secret or a
+/// token's PIN. Which one is used depends on the PKI directory's backend.
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct CaKeyArgs {
+    #[command(flatten)]
+    pub(crate) unlock: UnlockArgs,
+    #[command(flatten)]
+    pub(crate) pin: PinArgs,
 }

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::output::print_json;
 use crate::pki_dir::PkiDir;
-use crate::secrets::UnlockArgs;
+use crate::secrets::CaKeyArgs;
 
 /// Sign and write the CRL of an issuing CA, listing every certificate it revoked.
 ///
@@ -36,7 +36,7 @@ pub(crate) struct CaCrlArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]
-    unlock: UnlockArgs,
+    keys: CaKeyArgs,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -44,7 +44,7 @@ pub(crate) struct CaCrlArgs {
 
 pub(crate) fn run(args: CaCrlArgs) -> Result<()> {
     let pki = PkiDir::open(&args.pki)?;
-    let (ca_cert, key) = pki.issuing_ca(&args.ca, &args.unlock)?;
+    let (ca_cert, key) = pki.issuing_ca(&args.ca, &args.keys)?;
     let issuer = CaIssuer::new(&ca_cert, &key)?;
     let mut index = pki.open_index()?;
     let now = time::OffsetDateTime::now_utc();

@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use ironclad_pki::{CaIssuer, IntermediateCaParams};
-use ironclad_se::{Label, Overwrite, atomic_write};
+use ironclad_se::{Overwrite, atomic_write};
 use serde_json::json;
 
 use super::ca_init::CaAlgorithm;
 use crate::output::print_json;
-use crate::pki_dir::{PkiDir, ProfileFile, ROOT_KEY, validate_ca_name};
-use crate::secrets::UnlockArgs;
+use crate::pki_dir::{PkiDir, ProfileFile, validate_ca_name};
+use crate::secrets::CaKeyArgs;
 
 /// Create an intermediate CA (one per factory line or product family), signed by the root.
 ///
@@ -52,7 +52,7 @@ pub(crate) struct CaIntermediateArgs {
     #[arg(long, value_enum, default_value_t = CaAlgorithm::EcdsaP256)]
     algorithm: CaAlgorithm,
     #[command(flatten)]
-    unlock: UnlockArgs,
+    keys: CaKeyArgs,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -76,9 +76,9 @@ pub(crate) fn run(args: CaIntermediateArgs) -> Result<()> {
     let mut params = IntermediateCaParams::new(&cn, &args.org, &args.country);
     params.validity_years = args.years;
 
-    let se = pki.open_keys(&args.unlock)?;
+    let se = pki.open_keys(&args.keys)?;
     let root_cert = pki.root_cert()?;
-    let root_key = PkiDir::signer(&se, &Label::new(ROOT_KEY)?)?;
+    let root_key = PkiDir::signer(&se, &pki.root_key_label()?)?;
     let root = CaIssuer::new(&root_cert, &root_key)?;
     let label = PkiDir::ca_key_label(&args.name)?;
     se.generate_key(&label, args.algorithm.into()).with_context(|| format!("generating CA key `{label}`"))?;

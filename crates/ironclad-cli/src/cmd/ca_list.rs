@@ -50,8 +50,10 @@ pub(crate) fn run(args: CaListArgs) -> Result<()> {
         return print_json(&json!({
             "root": {"subject": root.subject(), "not_after": root.not_after().to_string(), "sha256": root.sha256_fingerprint()},
             "intermediates": cas,
+            "backend": pki.backend(),
         }));
     }
     println!("{}", table(&["NAME", "SUBJECT", "EXPIRES", "FAMILY", "SHA-256"], &rows));
+    println!("CA keys {}", pki.backend().describe(&args.pki));
     Ok(())
 }

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::output::print_json;
 use crate::pki_dir::PkiDir;
-use crate::secrets::UnlockArgs;
+use crate::secrets::CaKeyArgs;
 
 /// Issue a device certificate from a PKCS#10 CSR (PEM or DER).
 ///
@@ -35,7 +35,7 @@ pub(crate) struct CertIssueArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]
-    unlock: UnlockArgs,
+    keys: CaKeyArgs,
     /// Print the issuance record as JSON (the certificate goes to --out).
     #[arg(long)]
     json: bool,
@@ -46,7 +46,7 @@ pub(crate) fn run(args: CertIssueArgs) -> Result<()> {
     let profile = pki.ca_profile(&args.ca)?.to_profile()?;
     let limits = Limits::default();
     let input = read_limited(&args.csr, &limits)?;
-    let (ca_cert, key) = pki.issuing_ca(&args.ca, &args.unlock)?;
+    let (ca_cert, key) = pki.issuing_ca(&args.ca, &args.keys)?;
     let issuer = CaIssuer::new(&ca_cert, &key)?;
     let mut index = pki.open_index()?;
     let outcome = ironclad_pki::issue_one(

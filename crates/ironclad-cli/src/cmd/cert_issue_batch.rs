@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::output::print_json;
 use crate::pki_dir::PkiDir;
-use crate::secrets::UnlockArgs;
+use crate::secrets::CaKeyArgs;
 
 /// Issue device certificates for a directory or manifest of CSRs, in parallel.
 ///
@@ -61,7 +61,7 @@ pub(crate) struct CertIssueBatchArgs {
     #[arg(long)]
     jobs: Option<usize>,
     #[command(flatten)]
-    unlock: UnlockArgs,
+    keys: CaKeyArgs,
     /// Print the report as JSON (no progress bar).
     #[arg(long)]
     json: bool,
@@ -80,7 +80,7 @@ pub(crate) fn run(args: CertIssueBatchArgs) -> Result<()> {
     }
     let pki = PkiDir::open(&args.pki)?;
     let profile = pki.ca_profile(&args.ca)?.to_profile()?;
-    let (ca_cert, key) = pki.issuing_ca(&args.ca, &args.unlock)?;
+    let (ca_cert, key) = pki.issuing_ca(&args.ca, &args.keys)?;
     let issuer = CaIssuer::new(&ca_cert, &key)?;
     let read_started = std::time::Instant::now();
     let requests = match (&args.csr_dir, &args.manifest) {

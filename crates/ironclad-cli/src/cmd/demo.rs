@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::se_csr::device_csr_pem;
 use crate::output::{print_json, table};
-use crate::pki_dir::{PkiDir, ProfileFile, ROOT_KEY};
+use crate::pki_dir::{KeyBackend, PkiDir, ProfileFile, ROOT_KEY};
 use crate::secrets::kdf_params;
 
 /// Run the whole chain of trust on this machine: PKI, device identities, verification.
@@ -142,7 +142,7 @@ fn run_stages(stages: &mut Stages, base: &std::path::Path, device_count: usize) 
     let passphrase = Unlock::passphrase(hex::encode(secret));
 
     let (pki, ca_keys, root_cert) = stages.run("root CA", || {
-        let pki = PkiDir::create(&pki_path)?;
+        let pki = PkiDir::create(&pki_path, KeyBackend::Software)?;
         let se: Arc<dyn SecureElement> = Arc::new(DirSe::create(pki.keys_dir(), &passphrase, kdf_params())?);
         let label = Label::new(ROOT_KEY)?;
         se.generate_key(&label, KeyAlgorithm::EcdsaP256)?;

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod batch;
+mod pkcs11;
 mod pki;
 mod refusals;
 
