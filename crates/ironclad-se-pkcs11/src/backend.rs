@@ -137,6 +137,10 @@ impl KeyStore for Pkcs11Se {
         self.generate(id, alg)
     }
 
+    fn import_key(&self, id: &Label, alg: KeyAlgorithm, private: &[u8]) -> Result<PublicKey> {
+        self.import(id, alg, private)
+    }
+
     fn key_info(&self, id: &Label) -> Result<KeyInfo> {
         Ok(KeyInfo { id: id.clone(), public: self.entry(id)?.public })
     }

@@ -115,6 +115,72 @@ impl Pkcs11Se {
         Ok(public)
     }
 
+    /// Imports a P-256 private scalar as a sensitive, never-extractable token key (an offline
+    /// ceremony root rebuilt from its shares). Other algorithms are not importable here.
+    pub(crate) fn import(&self, id: &Label, alg: KeyAlgorithm, raw: &[u8]) -> Result<PublicKey> {
+        if !matches!(alg, KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdhP256) {
+            return Err(Error::Unsupported { backend: "pkcs11", operation: "importing this key algorithm" });
+        }
+        let invalid = || Error::Crypto("imported key material is invalid for its algorithm");
+        let point = aws_lc_rs::agreement::PrivateKey::from_private_key(&aws_lc_rs::agreement::ECDH_P256, raw)
+            .map_err(|_| invalid())?
+            .compute_public_key()
+            .map_err(|_| invalid())?
+            .as_ref()
+            .to_vec();
+        let _serial = lock(&self.key_writes);
+        let entry = self.token.with_session(|s| {
+            if lookup(s, id)?.is_some() {
+                return Err(Error::KeyExists(id.clone()));
+            }
+            let signs = alg.can_sign();
+            let common = || vec![Attribute::Token(true), Attribute::Id(key_id(id)), label_attr(id)];
+            let mut encoded_point = vec![0x04, u8::try_from(point.len()).unwrap_or(65)];
+            encoded_point.extend_from_slice(&point);
+            let mut public = common();
+            public.extend([
+                Attribute::Class(ObjectClass::PUBLIC_KEY),
+                Attribute::KeyType(KeyType::EC),
+                Attribute::Private(false),
+                Attribute::EcParams(P256_OID.to_vec()),
+                Attribute::EcPoint(encoded_point),
+                Attribute::Verify(signs),
+                Attribute::Encrypt(false),
+                Attribute::Wrap(false),
+                Attribute::Derive(false),
+            ]);
+            let mut private = common();
+            private.extend([
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::KeyType(KeyType::EC),
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Extractable(false),
+                Attribute::EcParams(P256_OID.to_vec()),
+                Attribute::Value(raw.to_vec()),
+                Attribute::Sign(signs),
+                Attribute::SignRecover(false),
+                Attribute::Derive(!signs),
+                Attribute::Decrypt(false),
+                Attribute::Unwrap(false),
+            ]);
+            let pub_handle = s.create_object(&public).map_err(call("C_CreateObject"))?;
+            match s.create_object(&private) {
+                Ok(priv_handle) => Ok(KeyEntry {
+                    public: PublicKey::new(alg, point.clone()),
+                    objects: KeyObjects::Private(priv_handle),
+                }),
+                Err(e) => {
+                    let _ = s.destroy_object(pub_handle);
+                    Err(call("C_CreateObject")(e))
+                }
+            }
+        })?;
+        let public = entry.public.clone();
+        self.keys.write().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), entry);
+        Ok(public)
+    }
+
     pub(crate) fn delete(&self, id: &Label) -> Result<()> {
         let _serial = lock(&self.key_writes);
         self.evict(id);

@@ -39,6 +39,7 @@ macro_rules! se_conformance_tests {
             key_handle_signs_a_csr_through_rcgen,
             deleted_keys_are_gone,
             debug_output_has_no_secrets,
+            imported_keys_match_known_answers,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {
@@ -265,4 +266,40 @@ pub fn debug_output_has_no_secrets(se: Arc<dyn SecureElement>) {
     let text = format!("{handle:?} {se:?}");
     assert!(text.contains("secret") && text.to_lowercase().contains("ed25519"), "{text}");
     assert!(!text.contains(&hex::encode(handle.public_key().as_bytes())), "debug should stay short: {text}");
+}
+
+pub fn imported_keys_match_known_answers(se: Arc<dyn SecureElement>) {
+    // RFC 6979 A.2.5 (P-256) and RFC 8032 §7.1 test 1 (Ed25519).
+    let p256 = hex::decode("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721").unwrap();
+    let p256_public = hex::decode(concat!(
+        "04",
+        "60fed4ba255a9d31c961eb74c6356d68c049b8923b61fa6ce669622e60f29fb6",
+        "7903fe1008b8bc99a41ae9e95628bc64f2f1b20c2d7e9f5177a3c294d4462299"
+    ))
+    .unwrap();
+    let id = label("imported-root");
+    match se.import_key(&id, KeyAlgorithm::EcdsaP256, &p256) {
+        Err(Error::Unsupported { .. }) => return,
+        other => assert_eq!(other.unwrap().as_bytes(), p256_public.as_slice()),
+    }
+    let sig = se.sign(&id, SignInput::Message(b"sample")).unwrap();
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &p256_public).verify(b"sample", &sig).unwrap();
+    assert!(matches!(se.import_key(&id, KeyAlgorithm::EcdsaP256, &p256), Err(Error::KeyExists(_))));
+    assert!(se.import_key(&label("zero"), KeyAlgorithm::EcdsaP256, &[0u8; 32]).is_err(), "0 is not a key");
+    assert!(se.import_key(&label("short"), KeyAlgorithm::EcdsaP256, &[1u8; 31]).is_err());
+
+    let seed = hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").unwrap();
+    let public = match se.import_key(&label("imported-ed"), KeyAlgorithm::Ed25519, &seed) {
+        Err(Error::Unsupported { .. }) => return,
+        other => other.unwrap(),
+    };
+    assert_eq!(
+        hex::encode(public.as_bytes()),
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+    );
+    let sig = se.sign(&label("imported-ed"), SignInput::Message(b"")).unwrap();
+    assert_eq!(
+        hex::encode(sig),
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+    );
 }

@@ -15,6 +15,15 @@ pub trait KeyStore: Send + Sync + fmt::Debug {
     /// replacing a key, so no command can silently destroy an identity.
     fn generate_key(&self, id: &Label, alg: KeyAlgorithm) -> Result<PublicKey>;
 
+    /// Imports a private key generated elsewhere (an offline ceremony root, rebuilt from its
+    /// backup shares): the raw form is the P-256 scalar (32 bytes, big-endian), the Ed25519 or
+    /// X25519 seed (32 bytes) or the 32 secret bytes. The caller wipes its copy afterwards.
+    /// Backends that cannot import return `Unsupported`.
+    fn import_key(&self, id: &Label, alg: KeyAlgorithm, private: &[u8]) -> Result<PublicKey> {
+        let _ = (id, alg, private);
+        Err(crate::Error::Unsupported { backend: self.backend_name(), operation: "key import" })
+    }
+
     /// The algorithm and public key of `id`.
     fn key_info(&self, id: &Label) -> Result<KeyInfo>;
 

@@ -216,6 +216,23 @@ impl DirSe {
         Ok(labels)
     }
 
+    /// Writes a new key file (never replacing one) and caches the key.
+    fn store_new_key(&self, id: &Label, key: SoftKey) -> Result<PublicKey> {
+        let public = key.public_key()?;
+        let alg = key.algorithm();
+        let file = self.encode(Kind::Key, id, alg.code(), &key.secret_bytes()?)?;
+        let _lock = self.lock()?;
+        let path = self.path(Kind::Key, id);
+        match atomic_write(&path, &file, Overwrite::Refuse) {
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::KeyExists(id.clone()));
+            }
+            other => other?,
+        }
+        self.keys.write().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), Arc::new(key));
+        Ok(public)
+    }
+
     fn write_counter(&self, name: &Label, value: u64) -> Result<()> {
         let file = self.encode(Kind::Counter, name, 0, &value.to_le_bytes())?;
         atomic_write(&self.path(Kind::Counter, name), &file, Overwrite::Replace)
@@ -228,19 +245,11 @@ impl KeyStore for DirSe {
     }
 
     fn generate_key(&self, id: &Label, alg: KeyAlgorithm) -> Result<PublicKey> {
-        let key = SoftKey::generate(alg)?;
-        let public = key.public_key()?;
-        let file = self.encode(Kind::Key, id, alg.code(), &key.secret_bytes()?)?;
-        let _lock = self.lock()?;
-        let path = self.path(Kind::Key, id);
-        match atomic_write(&path, &file, Overwrite::Refuse) {
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::KeyExists(id.clone()));
-            }
-            other => other?,
-        }
-        self.keys.write().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), Arc::new(key));
-        Ok(public)
+        self.store_new_key(id, SoftKey::generate(alg)?)
+    }
+
+    fn import_key(&self, id: &Label, alg: KeyAlgorithm, private: &[u8]) -> Result<PublicKey> {
+        self.store_new_key(id, SoftKey::from_raw(alg, private)?)
     }
 
     fn key_info(&self, id: &Label) -> Result<KeyInfo> {

@@ -92,6 +92,31 @@ impl SoftKey {
         })
     }
 
+    /// Builds a key from its raw private form (see `KeyStore::import_key`).
+    pub(crate) fn from_raw(alg: KeyAlgorithm, raw: &[u8]) -> Result<Self> {
+        let rejected = |_| Error::Crypto("imported key material is invalid for its algorithm");
+        Ok(match alg {
+            KeyAlgorithm::EcdsaP256 => {
+                let public = AgreementKey::from_private_key(&agreement::ECDH_P256, raw)
+                    .map_err(rejected)?
+                    .compute_public_key()
+                    .map_err(|_| Error::Crypto("public key computation failed"))?;
+                SoftKey::EcdsaP256(
+                    EcdsaKeyPair::from_private_key_and_public_key(
+                        &ECDSA_P256_SHA256_ASN1_SIGNING,
+                        raw,
+                        public.as_ref(),
+                    )
+                    .map_err(rejected)?,
+                )
+            }
+            KeyAlgorithm::Ed25519 => {
+                SoftKey::Ed25519(Ed25519KeyPair::from_seed_unchecked(raw).map_err(rejected)?)
+            }
+            other => Self::from_secret_bytes(other, raw)?,
+        })
+    }
+
     pub(crate) fn algorithm(&self) -> KeyAlgorithm {
         match self {
             SoftKey::EcdsaP256(_) => KeyAlgorithm::EcdsaP256,

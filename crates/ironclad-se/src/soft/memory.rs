@@ -67,6 +67,17 @@ impl KeyStore for MemorySe {
         Ok(public)
     }
 
+    fn import_key(&self, id: &Label, alg: KeyAlgorithm, private: &[u8]) -> Result<PublicKey> {
+        let key = SoftKey::from_raw(alg, private)?;
+        let public = key.public_key()?;
+        let mut state = self.state();
+        if state.keys.contains_key(id) {
+            return Err(Error::KeyExists(id.clone()));
+        }
+        state.keys.insert(id.clone(), Arc::new(key));
+        Ok(public)
+    }
+
     fn key_info(&self, id: &Label) -> Result<KeyInfo> {
         Ok(KeyInfo { id: id.clone(), public: self.key(id)?.public_key()? })
     }
