@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod ca_ops;
+mod ceremony;
 mod cmd;
 mod output;
 mod pki_dir;
@@ -40,6 +42,16 @@ enum Command {
     /// Secure elements: create stores, generate keys inside, make CSRs.
     #[command(subcommand)]
     Se(SeCommand),
+    /// Key ceremonies: run one from a script, verify its transcript, recover a backed-up root.
+    #[command(subcommand)]
+    Ceremony(CeremonyCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum CeremonyCommand {
+    Run(cmd::ceremony_run::CeremonyRunArgs),
+    Verify(cmd::ceremony_verify::CeremonyVerifyArgs),
+    Recover(cmd::ceremony_recover::CeremonyRecoverArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -85,6 +97,9 @@ fn main() -> ExitCode {
         Command::Se(SeCommand::Keygen(args)) => cmd::se_keygen::run(args),
         Command::Se(SeCommand::List(args)) => cmd::se_list::run(args),
         Command::Se(SeCommand::Csr(args)) => cmd::se_csr::run(args),
+        Command::Ceremony(CeremonyCommand::Run(args)) => cmd::ceremony_run::run(args),
+        Command::Ceremony(CeremonyCommand::Verify(args)) => cmd::ceremony_verify::run(args),
+        Command::Ceremony(CeremonyCommand::Recover(args)) => cmd::ceremony_recover::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,18 +1,17 @@
 //! `ironclad ca init`: a new PKI directory with its root CA.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 use ironclad_pki::RootCaParams;
-use ironclad_se::{DirSe, KeyAlgorithm, Overwrite, SecureElement, atomic_write};
+use ironclad_se::KeyAlgorithm;
 use ironclad_se_pkcs11::Pkcs11Uri;
 use serde_json::json;
 
+use crate::ca_ops::{RootKey, StagedPki};
 use crate::output::print_json;
-use crate::pki_dir::{KeyBackend, PkiDir, open_token};
-use crate::secrets::{CaKeyArgs, kdf_params};
+use crate::secrets::CaKeyArgs;
 
 /// Create a PKI directory with a self-signed root CA whose key never leaves its key store.
 ///
@@ -84,53 +83,14 @@ impl From<CaAlgorithm> for KeyAlgorithm {
 }
 
 pub(crate) fn run(args: CaInitArgs) -> Result<()> {
-    if args.pki.exists() && std::fs::read_dir(&args.pki)?.next().is_some() {
-        bail!("{} exists and is not empty; `ca init` creates a new PKI directory", args.pki.display());
-    }
     let mut root_params = RootCaParams::new(&args.cn, &args.org, &args.country);
     root_params.validity_years = args.years;
     let uri = args.pkcs11_uri.as_deref().map(Pkcs11Uri::parse).transpose()?;
-    let backend = match &uri {
-        Some(uri) => KeyBackend::pkcs11(uri)?,
-        None => KeyBackend::Software,
-    };
-    // Log in first: a wrong PIN or token should fail before anything is made.
-    let token = uri.as_ref().map(|uri| open_token(uri, &args.keys)).transpose()?;
-    // Build beside the target and rename at the end, so a failure leaves nothing behind.
-    let parent = args.pki.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(parent)?;
-    let staging = tempfile::Builder::new().prefix(".pki-init-").tempdir_in(parent)?;
-    let pki = PkiDir::create(staging.path(), backend)?;
-    let se: Arc<dyn SecureElement> = match token {
-        Some(token) => Arc::new(token),
-        None => Arc::new(DirSe::create(pki.keys_dir(), &args.keys.unlock.resolve(true)?, kdf_params())?),
-    };
-    let label = pki.root_key_label()?;
-    se.generate_key(&label, args.algorithm.into())
-        .with_context(|| format!("generating root key `{label}`"))?;
-    let made = (|| -> Result<_> {
-        let signer = PkiDir::signer(&se, &label)?;
-        let root = ironclad_pki::create_root(&signer, &root_params, time::OffsetDateTime::now_utc())
-            .context("creating the root certificate")?;
-        atomic_write(&pki.root_cert_path(), root.pem().as_bytes(), Overwrite::Refuse)?;
-        if args.pki.exists() {
-            std::fs::remove_dir(&args.pki)?;
-        }
-        std::fs::rename(staging.path(), &args.pki)
-            .with_context(|| format!("moving the new PKI into {}", args.pki.display()))?;
-        Ok(root)
-    })();
-    let root = match made {
-        Ok(root) => {
-            let _ = staging.keep(); // renamed into place: nothing left to clean up
-            root
-        }
-        Err(err) => {
-            // A token outlives the staging directory: leave no orphaned root key on it.
-            let _ = se.delete_key(&label);
-            return Err(err);
-        }
-    };
+    let unlock = if uri.is_none() { Some(args.keys.unlock.resolve(true)?) } else { None };
+    let mut staged = StagedPki::begin(&args.pki, uri.as_ref(), &args.keys, unlock.as_ref())?;
+    let (root, _) = staged.create_root(&root_params, RootKey::Generate(args.algorithm.into()))?;
+    let label = staged.pki().root_key_label()?;
+    let pki = staged.publish()?;
 
     if args.json {
         return print_json(&json!({

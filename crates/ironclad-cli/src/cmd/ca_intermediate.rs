@@ -2,15 +2,15 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::Args;
-use ironclad_pki::{CaIssuer, IntermediateCaParams};
-use ironclad_se::{Overwrite, atomic_write};
+use ironclad_pki::IntermediateCaParams;
 use serde_json::json;
 
 use super::ca_init::CaAlgorithm;
+use crate::ca_ops::create_intermediate_ca;
 use crate::output::print_json;
-use crate::pki_dir::{PkiDir, ProfileFile, validate_ca_name};
+use crate::pki_dir::{PkiDir, ProfileFile};
 use crate::secrets::CaKeyArgs;
 
 /// Create an intermediate CA (one per factory line or product family), signed by the root.
@@ -59,52 +59,20 @@ pub(crate) struct CaIntermediateArgs {
 }
 
 pub(crate) fn run(args: CaIntermediateArgs) -> Result<()> {
-    validate_ca_name(&args.name)?;
     let pki = PkiDir::open(&args.pki)?;
-    let ca_dir = pki.ca_dir(&args.name);
-    if ca_dir.exists() {
-        bail!("CA {:?} already exists in {}", args.name, args.pki.display());
-    }
     let profile = ProfileFile {
         organization: args.org.clone(),
         country: args.country.clone(),
         family: args.family.clone(),
         validity: args.device_validity.clone(),
     };
-    profile.to_profile().context("device profile")?;
     let cn = args.cn.clone().unwrap_or_else(|| format!("{} {} CA", args.org, args.name));
     let mut params = IntermediateCaParams::new(&cn, &args.org, &args.country);
     params.validity_years = args.years;
 
     let se = pki.open_keys(&args.keys)?;
-    let root_cert = pki.root_cert()?;
-    let root_key = PkiDir::signer(&se, &pki.root_key_label()?)?;
-    let root = CaIssuer::new(&root_cert, &root_key)?;
-    let label = PkiDir::ca_key_label(&args.name)?;
-    se.generate_key(&label, args.algorithm.into()).with_context(|| format!("generating CA key `{label}`"))?;
-    let made = (|| -> Result<_> {
-        let key = PkiDir::signer(&se, &label)?;
-        let cert = ironclad_pki::create_intermediate(&root, &key, &params, time::OffsetDateTime::now_utc())?;
-        let staging = tempfile::Builder::new().prefix(".ca-").tempdir_in(pki.path().join("ca"))?;
-        atomic_write(&staging.path().join("cert.pem"), cert.pem().as_bytes(), Overwrite::Refuse)?;
-        let chain = format!("{}{}", cert.pem(), root_cert.pem());
-        atomic_write(&staging.path().join("chain.pem"), chain.as_bytes(), Overwrite::Refuse)?;
-        atomic_write(
-            &staging.path().join("profile.json"),
-            &serde_json::to_vec_pretty(&profile)?,
-            Overwrite::Refuse,
-        )?;
-        std::fs::rename(staging.keep(), &ca_dir)?;
-        Ok(cert)
-    })();
-    let cert = match made {
-        Ok(cert) => cert,
-        Err(err) => {
-            // Leave no orphaned key behind a CA that was never created.
-            let _ = se.delete_key(&label);
-            return Err(err);
-        }
-    };
+    let cert = create_intermediate_ca(&pki, &se, &args.name, &params, &profile, args.algorithm.into())?;
+    let ca_dir = pki.ca_dir(&args.name);
     if args.json {
         return print_json(&json!({
             "name": args.name, "subject": cert.subject(), "sha256": cert.sha256_fingerprint(),

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod batch;
+mod ceremony;
 mod pkcs11;
 mod pki;
 mod refusals;
