@@ -12,6 +12,7 @@ mod cmd;
 mod output;
 mod pki_dir;
 mod secrets;
+mod station;
 
 /// ironclad: keys that never leave a secure element, and the X.509 hierarchy that certifies them.
 ///
@@ -45,6 +46,25 @@ enum Command {
     /// Key ceremonies: run one from a script, verify its transcript, recover a backed-up root.
     #[command(subcommand)]
     Ceremony(CeremonyCommand),
+    /// The factory line: production orders, provisioning under a quota, audit, console passwords.
+    #[command(subcommand)]
+    Factory(FactoryCommand),
+    /// The device side: what runs on a provisioned device.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum FactoryCommand {
+    Order(cmd::factory_order::FactoryOrderArgs),
+    Provision(cmd::factory_provision::FactoryProvisionArgs),
+    Report(cmd::factory_report::FactoryReportArgs),
+    ConsolePassword(cmd::factory_console_password::FactoryConsolePasswordArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum DeviceCommand {
+    ConsoleLogin(cmd::device_console::DeviceConsoleLoginArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -100,6 +120,11 @@ fn main() -> ExitCode {
         Command::Ceremony(CeremonyCommand::Run(args)) => cmd::ceremony_run::run(args),
         Command::Ceremony(CeremonyCommand::Verify(args)) => cmd::ceremony_verify::run(args),
         Command::Ceremony(CeremonyCommand::Recover(args)) => cmd::ceremony_recover::run(args),
+        Command::Factory(FactoryCommand::Order(args)) => cmd::factory_order::run(args),
+        Command::Factory(FactoryCommand::Provision(args)) => cmd::factory_provision::run(args),
+        Command::Factory(FactoryCommand::Report(args)) => cmd::factory_report::run(args),
+        Command::Factory(FactoryCommand::ConsolePassword(args)) => cmd::factory_console_password::run(args),
+        Command::Device(DeviceCommand::ConsoleLogin(args)) => cmd::device_console::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -40,13 +40,20 @@ const GENESIS: &str = "000000000000000000000000000000000000000000000000000000000
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
     order_id: String,
+    first_unit: u64,
     count: u64,
 }
 
 impl Reservation {
-    /// How many units were reserved.
+    /// How many units are reserved and not yet recorded as issued.
     pub fn count(&self) -> u64 {
         self.count
+    }
+
+    /// Unit number (1-based, unique within the order) of the first reserved unit: device IDs
+    /// can be numbered from it.
+    pub fn first_unit(&self) -> u64 {
+        self.first_unit
     }
 }
 
@@ -115,6 +122,16 @@ impl QuotaLedger {
 
     /// Durably reserves `count` units of a registered order, or refuses the whole request.
     pub fn reserve(&mut self, order: &VerifiedOrder, count: u64) -> Result<Reservation> {
+        self.reserve_inner(order, count, false)
+    }
+
+    /// Durably reserves up to `count` units: what is left if fewer remain; refuses only when
+    /// none remain. Lets several stations share an order down to the last unit.
+    pub fn reserve_up_to(&mut self, order: &VerifiedOrder, count: u64) -> Result<Reservation> {
+        self.reserve_inner(order, count, true)
+    }
+
+    fn reserve_inner(&mut self, order: &VerifiedOrder, count: u64, partial: bool) -> Result<Reservation> {
         let id = &order.order().id;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (max, reserved): (i64, i64) = tx
@@ -124,12 +141,14 @@ impl QuotaLedger {
             .optional()?
             .ok_or_else(|| Error::OrderUnknown(id.clone()))?;
         let (max, reserved) = (from_i64(max), from_i64(reserved));
-        if reserved.saturating_add(count) > max {
+        let available = max - reserved.min(max);
+        let granted = if partial { count.min(available) } else { count };
+        if granted == 0 || granted > available {
             return Err(Error::QuotaExhausted { id: id.clone(), max, used: reserved, requested: count });
         }
-        tx.execute("UPDATE orders SET reserved = reserved + ?1 WHERE id = ?2", params![to_i64(count), id])?;
+        tx.execute("UPDATE orders SET reserved = reserved + ?1 WHERE id = ?2", params![to_i64(granted), id])?;
         tx.commit()?;
-        Ok(Reservation { order_id: id.clone(), count })
+        Ok(Reservation { order_id: id.clone(), first_unit: reserved + 1, count: granted })
     }
 
     /// Appends issued devices to the audit log (hash-chained) and counts them against the

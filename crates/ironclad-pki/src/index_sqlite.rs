@@ -90,8 +90,14 @@ impl SqliteIndex {
             0 => {
                 let tx =
                     conn.transaction_with_behavior(TransactionBehavior::Exclusive).map_err(Error::index)?;
-                tx.execute_batch(SCHEMA_V1).map_err(Error::index)?;
-                tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(Error::index)?;
+                // Another process may have created the schema while this one waited for the
+                // lock: look again inside the transaction.
+                let now: i64 =
+                    tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(Error::index)?;
+                if now == 0 {
+                    tx.execute_batch(SCHEMA_V1).map_err(Error::index)?;
+                    tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(Error::index)?;
+                }
                 tx.commit().map_err(Error::index)?;
             }
             SCHEMA_VERSION => {}

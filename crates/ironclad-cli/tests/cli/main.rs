@@ -4,6 +4,7 @@
 
 mod batch;
 mod ceremony;
+mod factory;
 mod pkcs11;
 mod pki;
 mod refusals;
