@@ -52,22 +52,70 @@ fn now() -> String {
     time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
+/// What a completed ceremony produced.
+pub(crate) struct CeremonyOutcome {
+    pub(crate) root: ironclad_pki::CaCertificate,
+    pub(crate) transcript: Transcript,
+    pub(crate) rows: Vec<Vec<String>>,
+    pub(crate) share_holders: Vec<String>,
+}
+
 pub(crate) fn run(args: CeremonyRunArgs) -> Result<()> {
     let text = std::fs::read_to_string(&args.script)
         .with_context(|| format!("reading {}", args.script.display()))?;
     let script = Script::parse(&text).with_context(|| format!("in {}", args.script.display()))?;
+    let unlock = match script.backend {
+        Backend::Software => Some(args.keys.unlock.resolve(true)?),
+        Backend::Pkcs11 { .. } => None,
+    };
+    let outcome = perform(&text, &script, &args.pki, &args.shares_dir, &args.keys, unlock.as_ref())?;
+    let transcript_path = args.pki.join("ceremony/transcript.json");
+    if args.json {
+        return print_json(&json!({
+            "pki": args.pki, "transcript": transcript_path, "steps": outcome.transcript.entries.len(),
+            "root": {"subject": outcome.root.subject(), "sha256": outcome.root.sha256_fingerprint()},
+            "shares": outcome.share_holders,
+            "shares_dir": if outcome.share_holders.is_empty() { None } else { Some(&args.shares_dir) },
+        }));
+    }
+    println!(
+        "ceremony {:?} complete: {} steps, transcript signed by the root",
+        script.ceremony.name,
+        outcome.transcript.entries.len()
+    );
+    println!("{}", table(&["CA", "SUBJECT", "SHA-256"], &outcome.rows));
+    println!("transcript: {}", transcript_path.display());
+    if !outcome.share_holders.is_empty() {
+        println!(
+            "backup: {} shares in {} — hand one file to each holder and delete the directory; any {} rebuild the root key",
+            outcome.share_holders.len(),
+            args.shares_dir.display(),
+            script.backup.as_ref().map_or(0, |b| b.threshold)
+        );
+    }
+    Ok(())
+}
+
+/// Carries out a parsed script: the PKI at `pki_path` and the shares in `shares_dir` appear
+/// only if every step succeeds. `unlock` is the new software key store's secret.
+pub(crate) fn perform(
+    text: &str,
+    script: &Script,
+    pki_path: &Path,
+    shares_dir: &Path,
+    keys: &CaKeyArgs,
+    unlock: Option<&ironclad_se::Unlock>,
+) -> Result<CeremonyOutcome> {
     let script_sha256 = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes()));
-    if script.backup.is_some() && args.shares_dir.exists() {
-        bail!("{} exists; shares go to a new directory", args.shares_dir.display());
+    if script.backup.is_some() && shares_dir.exists() {
+        bail!("{} exists; shares go to a new directory", shares_dir.display());
     }
     let root_alg = key_algorithm(&script.root.algorithm)?;
     let uri = match &script.backend {
         Backend::Software => None,
         Backend::Pkcs11 { uri } => Some(Pkcs11Uri::parse(uri).context("backend.uri")?),
     };
-    let unlock = if uri.is_none() { Some(args.keys.unlock.resolve(true)?) } else { None };
-    let mut staged = StagedPki::begin(&args.pki, uri.as_ref(), &args.keys, unlock.as_ref())?;
-
+    let mut staged = StagedPki::begin(pki_path, uri.as_ref(), keys, unlock)?;
     let mut root_params = RootCaParams::new(&script.root.cn, &script.root.org, &script.root.country);
     root_params.validity_years = script.root.years;
     let mut share_files: Vec<(String, Zeroizing<String>)> = Vec::new();
@@ -99,7 +147,7 @@ pub(crate) fn run(args: CeremonyRunArgs) -> Result<()> {
         &root_key.subject_public_key_info(),
         json!({
             "ceremony": script.ceremony.name, "participants": script.ceremony.participants,
-            "script_sha256": script_sha256, "backend": pki.backend().describe(&args.pki),
+            "script_sha256": script_sha256, "backend": pki.backend().describe(pki_path),
         }),
     );
     transcript.record(
@@ -162,39 +210,20 @@ pub(crate) fn run(args: CeremonyRunArgs) -> Result<()> {
     std::fs::create_dir_all(&ceremony_dir)?;
     atomic_write(&ceremony_dir.join("transcript.json"), transcript.to_json().as_bytes(), Overwrite::Refuse)?;
     atomic_write(&ceremony_dir.join("script.toml"), text.as_bytes(), Overwrite::Refuse)?;
-    let shares_staging = write_shares(&args.shares_dir, &share_files)?;
+    let shares_staging = write_shares(shares_dir, &share_files)?;
     drop(root_key);
     staged.publish()?;
     if let Some(dir) = shares_staging {
-        std::fs::rename(dir.keep(), &args.shares_dir)
-            .with_context(|| format!("moving the shares into {}", args.shares_dir.display()))?;
+        std::fs::rename(dir.keep(), shares_dir)
+            .with_context(|| format!("moving the shares into {}", shares_dir.display()))?;
     }
 
-    let transcript_path = args.pki.join("ceremony/transcript.json");
-    if args.json {
-        return print_json(&json!({
-            "pki": args.pki, "transcript": transcript_path, "steps": transcript.entries.len(),
-            "root": {"subject": root.subject(), "sha256": root.sha256_fingerprint()},
-            "shares": share_files.iter().map(|(h, _)| h).collect::<Vec<_>>(),
-            "shares_dir": if share_files.is_empty() { None } else { Some(&args.shares_dir) },
-        }));
-    }
-    println!(
-        "ceremony {:?} complete: {} steps, transcript signed by the root",
-        script.ceremony.name,
-        transcript.entries.len()
-    );
-    println!("{}", table(&["CA", "SUBJECT", "SHA-256"], &rows));
-    println!("transcript: {}", transcript_path.display());
-    if !share_files.is_empty() {
-        println!(
-            "backup: {} shares in {} — hand one file to each holder and delete the directory; any {} rebuild the root key",
-            share_files.len(),
-            args.shares_dir.display(),
-            script.backup.as_ref().map_or(0, |b| b.threshold)
-        );
-    }
-    Ok(())
+    Ok(CeremonyOutcome {
+        root,
+        transcript,
+        rows,
+        share_holders: share_files.iter().map(|(h, _)| h.clone()).collect(),
+    })
 }
 
 /// A fresh private key made in this process for an offline-backup root: the P-256 scalar or

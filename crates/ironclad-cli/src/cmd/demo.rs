@@ -1,9 +1,10 @@
 //! `ironclad demo`: the chain of trust end to end on one machine, no set-up.
 //!
-//! Stage "PKI" (the foundation): a root CA and a factory-line CA whose keys live in an encrypted
-//! software secure element; a fleet of devices, each generating its identity key inside its own
-//! secure element and sending a CSR; batch issuance; certificates stored back in each device;
-//! chain verification of every device; a revoked device and an impostor refused.
+//! Stages so far: a key ceremony (offline root with a 3-of-5 backup, a line CA, a signed
+//! transcript, a recovery drill); a production order signed by the root; the factory station
+//! provisioning the fleet (keys made in each device's secure element, CSRs, batch issuance,
+//! certificates sealed back, audit); over-production refused; chain verification of every
+//! device; a revoked device and an impostor refused.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -12,18 +13,20 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use ironclad_pki::{
-    BatchOptions, CaIssuer, ChainVerifier, DeviceProfile, IntermediateCaParams, IssuedIndex,
-    RevocationReason, RootCaParams,
-};
+use ironclad_factory::{ProductionOrder, QuotaLedger, SignedOrder};
+use ironclad_pki::shamir::{self, Share};
+use ironclad_pki::{CaIssuer, ChainVerifier, IssuedIndex, PublicKeyData, RevocationReason, RootCaParams};
 use ironclad_se::{DirSe, KeyAlgorithm, KeyHandle, Label, MemorySe, SecureElement, Unlock};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use super::ceremony_run::perform;
 use super::se_csr::device_csr_pem;
+use crate::ceremony::Script;
 use crate::output::{print_json, table};
-use crate::pki_dir::{KeyBackend, PkiDir, ProfileFile, ROOT_KEY};
-use crate::secrets::kdf_params;
+use crate::pki_dir::PkiDir;
+use crate::secrets::CaKeyArgs;
+use crate::station::{DeviceStores, Station};
 
 /// Run the whole chain of trust on this machine: PKI, device identities, verification.
 ///
@@ -80,11 +83,6 @@ impl Stages {
     }
 }
 
-struct Device {
-    id: String,
-    se: Arc<dyn SecureElement>,
-}
-
 pub(crate) fn run(args: DemoArgs) -> Result<()> {
     ensure!(args.devices > 0, "--devices must be at least 1");
     let temp;
@@ -131,9 +129,35 @@ fn print_table(results: &[StageResult], total: Duration) {
     println!("\ntotal {:.2}s", total.as_secs_f64());
 }
 
+/// The demo's ceremony: an offline root with a 3-of-5 backup and one line CA.
+const CEREMONY: &str = r#"
+[ceremony]
+name = "ironclad demo root ceremony"
+participants = ["security officer", "witness 1", "witness 2"]
+
+[root]
+cn = "ironclad Demo Root CA"
+org = "ironclad demo"
+country = "US"
+years = 25
+generation = "offline-backup"
+
+[backup]
+threshold = 3
+holders = ["holder-1", "holder-2", "holder-3", "holder-4", "holder-5"]
+
+[[intermediate]]
+name = "line-1"
+cn = "ironclad Demo Line 1 CA"
+family = "demo-camera"
+years = 5
+device_validity = "30y"
+"#;
+
 fn run_stages(stages: &mut Stages, base: &std::path::Path, device_count: usize) -> Result<()> {
     let now = time::OffsetDateTime::now_utc();
     let pki_path = base.join("pki");
+    let line = "line-1";
 
     // The CA key store is protected by a passphrase through Argon2id, as in production; the
     // demo makes up a random one and never prints it.
@@ -141,121 +165,90 @@ fn run_stages(stages: &mut Stages, base: &std::path::Path, device_count: usize) 
     aws_lc_rs::rand::fill(&mut secret).map_err(|_| anyhow::anyhow!("system RNG failed"))?;
     let passphrase = Unlock::passphrase(hex::encode(secret));
 
-    let (pki, ca_keys, root_cert) = stages.run("root CA", || {
-        let pki = PkiDir::create(&pki_path, KeyBackend::Software)?;
-        let se: Arc<dyn SecureElement> = Arc::new(DirSe::create(pki.keys_dir(), &passphrase, kdf_params())?);
-        let label = Label::new(ROOT_KEY)?;
-        se.generate_key(&label, KeyAlgorithm::EcdsaP256)?;
-        let key = PkiDir::signer(&se, &label)?;
-        let params = RootCaParams::new("ironclad Demo Root CA", "ironclad demo", "US");
-        let root = ironclad_pki::create_root(&key, &params, now)?;
-        ironclad_se::atomic_write(
-            &pki.root_cert_path(),
-            root.pem().as_bytes(),
-            ironclad_se::Overwrite::Refuse,
-        )?;
-        let detail = format!("P-256 key in encrypted store, SHA-256 {}…", &root.sha256_fingerprint()[..16]);
-        Ok(((pki, se, root), detail))
+    let (pki, ca_keys, root_cert) = stages.run("key ceremony", || {
+        let script = Script::parse(CEREMONY)?;
+        let shares_dir = base.join("shares");
+        let outcome =
+            perform(CEREMONY, &script, &pki_path, &shares_dir, &CaKeyArgs::default(), Some(&passphrase))?;
+        let spki = outcome.transcript.verify()?;
+        // Recovery drill: three of the five holders rebuild the root key.
+        let shares = ["share-1-holder_1.txt", "share-3-holder_3.txt", "share-5-holder_5.txt"]
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Ok(Share::from_text(&std::fs::read_to_string(shares_dir.join(f))?, i + 1)?))
+            .collect::<Result<Vec<_>>>()?;
+        let rebuilt = shamir::combine(&shares)?;
+        let probe: Arc<dyn SecureElement> = Arc::new(MemorySe::new());
+        let label = Label::new("drill")?;
+        probe.import_key(&label, KeyAlgorithm::EcdsaP256, &rebuilt)?;
+        ensure!(KeyHandle::open(probe, &label)?.subject_public_key_info() == spki, "recovery drill failed");
+        let pki = PkiDir::open(&pki_path)?;
+        let se: Arc<dyn SecureElement> = Arc::new(DirSe::open(pki.keys_dir(), &passphrase)?);
+        let detail = format!(
+            "offline root, 3-of-5 backup, {}-step transcript signed by the root; shares 1,3,5 rebuild it",
+            outcome.transcript.entries.len()
+        );
+        Ok(((pki, se, outcome.root), detail))
     })?;
+    let line_cert = pki.ca_cert(line)?;
+    let profile = pki.ca_profile(line)?.to_profile()?;
+    let line_key = PkiDir::signer(&ca_keys, &PkiDir::ca_key_label(line)?)?;
 
-    let line = "line-1";
-    let profile_file = ProfileFile {
-        organization: "ironclad demo".into(),
-        country: "US".into(),
-        family: "demo-camera".into(),
-        validity: "30y".into(),
-    };
-    let (line_cert, profile) = stages.run("line CA", || {
-        let root_key = PkiDir::signer(&ca_keys, &Label::new(ROOT_KEY)?)?;
-        let root = CaIssuer::new(&root_cert, &root_key)?;
-        let label = PkiDir::ca_key_label(line)?;
-        ca_keys.generate_key(&label, KeyAlgorithm::EcdsaP256)?;
-        let key = PkiDir::signer(&ca_keys, &label)?;
-        let params = IntermediateCaParams::new("ironclad Demo Line 1 CA", "ironclad demo", "US");
-        let cert = ironclad_pki::create_intermediate(&root, &key, &params, now)?;
-        let dir = pki.ca_dir(line);
-        std::fs::create_dir_all(&dir)?;
-        ironclad_se::atomic_write(
-            &dir.join("cert.pem"),
-            cert.pem().as_bytes(),
-            ironclad_se::Overwrite::Refuse,
-        )?;
-        let chain = format!("{}{}", cert.pem(), root_cert.pem());
-        ironclad_se::atomic_write(&dir.join("chain.pem"), chain.as_bytes(), ironclad_se::Overwrite::Refuse)?;
-        ironclad_se::atomic_write(
-            &dir.join("profile.json"),
-            &serde_json::to_vec_pretty(&profile_file)?,
-            ironclad_se::Overwrite::Refuse,
-        )?;
-        let profile: DeviceProfile = profile_file.to_profile()?;
-        Ok(((cert, profile), "pathLen 0, family demo-camera, device validity 30 years".to_owned()))
+    let authorised = device_count as u64 + 5;
+    let order = stages.run("production order", || {
+        let root_key = PkiDir::signer(&ca_keys, &pki.root_key_label()?)?;
+        let rfc = &time::format_description::well_known::Rfc3339;
+        let order = ProductionOrder {
+            id: "PO-DEMO-1".into(),
+            product: "demo-camera".into(),
+            line_ca_sha256: line_cert.sha256_fingerprint(),
+            max_count: authorised,
+            not_before: now.format(rfc)?,
+            not_after: (now + time::Duration::days(1)).format(rfc)?,
+        };
+        let signed = SignedOrder::from_json(&SignedOrder::sign(order, &root_key)?.to_json())?;
+        let verified = signed.verify(&[root_cert.spki_der()], &line_cert.sha256_fingerprint(), now)?;
+        Ok((verified, format!("PO-DEMO-1: {authorised} demo-camera units on line-1, signed by the root")))
     })?;
 
     let devices_dir = base.join("devices");
     let quiet = stages.quiet;
-    let (devices, csrs) = stages.run("device keys + CSRs", || {
-        let bar = bar(device_count as u64, quiet);
-        let made: Vec<(Device, (String, String))> = (1..=device_count)
-            .into_par_iter()
-            .map(|i| -> Result<_> {
-                let id = format!("dev-{i:07}");
-                // Each device's store is unlocked by its own device-unique secret (from fuses on
-                // real hardware), so no passphrase is needed on the line.
-                let mut unique = [0u8; 32];
-                aws_lc_rs::rand::fill(&mut unique).map_err(|_| anyhow::anyhow!("system RNG failed"))?;
-                let se: Arc<dyn SecureElement> = Arc::new(DirSe::create(
-                    devices_dir.join(&id).join("se"),
-                    &Unlock::device_secret(&unique),
-                    kdf_params(),
-                )?);
-                let auth = Label::new("device-auth")?;
-                se.generate_key(&auth, KeyAlgorithm::EcdsaP256)?;
-                let csr = device_csr_pem(&KeyHandle::open(se.clone(), &auth)?, &id)?;
-                bar.inc(1);
-                Ok((Device { id: id.clone(), se }, (id, csr)))
-            })
-            .collect::<Result<_>>()?;
-        bar.finish_and_clear();
-        let (devices, csrs): (Vec<_>, Vec<_>) = made.into_iter().unzip();
-        let detail = format!("{device_count} P-256 keys generated inside device secure elements");
-        Ok(((devices, csrs), detail))
-    })?;
-
-    let line_key = PkiDir::signer(&ca_keys, &PkiDir::ca_key_label(line)?)?;
-    let issuer = CaIssuer::new(&line_cert, &line_key)?;
     let mut index = pki.open_index()?;
-    let report = stages.run("batch issuance", || {
+    std::fs::create_dir_all(pki.path().join("factory"))?;
+    let mut ledger = QuotaLedger::open(pki.path().join("factory/ledger.sqlite"))?;
+    ledger.register(&order)?;
+    let station = Station {
+        order: &order,
+        line_cert: &line_cert,
+        root_cert: &root_cert,
+        line_key: &line_key,
+        ca_keys: &ca_keys,
+        profile: &profile,
+        stores: DeviceStores::Directory(devices_dir.clone()),
+    };
+    let (records, devices) = stages.run("factory provisioning", || {
+        let bar = bar(device_count as u64, quiet);
         let started = Instant::now();
-        let report = ironclad_pki::issue_batch(
-            csrs,
-            &issuer,
-            &profile,
-            &mut index,
-            now,
-            &BatchOptions::default(),
-            &mut |_| {},
-        )?;
-        if !report.failed.is_empty() {
-            bail!("{} CSRs refused: {}", report.failed.len(), report.failed[0].1);
-        }
-        ensure!(report.issued.len() == device_count, "issued {} of {device_count}", report.issued.len());
-        let rate = report.issued.len() as f64 / started.elapsed().as_secs_f64().max(1e-9);
-        let detail = format!("{} certificates, {rate:.0}/s, recorded in index.sqlite", report.issued.len());
-        Ok((report, detail))
+        let made = station.provision(&mut ledger, &mut index, device_count as u64, &|n| bar.inc(n))?;
+        bar.finish_and_clear();
+        ensure!(made.0.len() == device_count, "provisioned {} of {device_count}", made.0.len());
+        let rate = device_count as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        let detail = format!(
+            "{device_count} devices ({rate:.0}/s): P-256 auth + X25519 firmware key + app secret made in each SE, certificate sealed back"
+        );
+        Ok((made, detail))
     })?;
 
-    stages.run("certs into devices", || {
-        let chain = format!("{}{}", line_cert.pem(), root_cert.pem());
-        let cert_label = Label::new("device-cert")?;
-        let chain_label = Label::new("device-chain")?;
-        devices.par_iter().zip(&report.issued).try_for_each(|(device, record)| -> Result<()> {
-            ensure!(device.id == record.device_id, "certificate order mismatch");
-            device.se.put_object(&cert_label, record.pem().as_bytes())?;
-            device.se.put_object(&chain_label, chain.as_bytes())?;
-            std::fs::write(devices_dir.join(&device.id).join("cert.pem"), record.pem())?;
-            Ok(())
-        })?;
-        Ok(((), "certificate + chain sealed in each device's secure element".to_owned()))
+    stages.run("over-production refused", || {
+        let (extra, _) = station.provision(&mut ledger, &mut index, 100, &|_| {})?;
+        ensure!(extra.len() == 5, "the order had 5 units left, {} were made", extra.len());
+        match station.provision(&mut ledger, &mut index, 1, &|_| {}) {
+            Ok(_) => bail!("a device was made past the order's count"),
+            Err(err) => {
+                let audited = ledger.verify_audit()?;
+                Ok(((), format!("{authorised} of {authorised} used; one more refused: {}; {audited} audit rows intact", root_cause(&err))))
+            }
+        }
     })?;
 
     let verifier = ChainVerifier::new([root_cert.der()], [line_cert.der()])?;
@@ -263,7 +256,7 @@ fn run_stages(stages: &mut Stages, base: &std::path::Path, device_count: usize) 
     let shared_index = SharedIndex(Mutex::new(index));
     stages.run("chain verification", || {
         let cert_label = Label::new("device-cert")?;
-        let verified = devices
+        devices
             .par_iter()
             .map(|device| -> Result<()> {
                 let pem_bytes = device.se.get_object(&cert_label)?;
@@ -276,14 +269,16 @@ fn run_stages(stages: &mut Stages, base: &std::path::Path, device_count: usize) 
                 Ok(())
             })
             .collect::<Result<Vec<()>>>()?;
-        Ok(((), format!("{} devices: root → line-1 → device, clientAuth, not revoked", verified.len())))
+        Ok(((), format!("{} devices: root → line-1 → device, clientAuth, not revoked", devices.len())))
     })?;
 
-    let mut index = shared_index.0.into_inner().unwrap_or_else(|p| p.into_inner());
+    let index = shared_index.0.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut index = index;
     stages.run("revoked device refused", || {
-        let victim = &report.issued[0];
+        let victim = &records[0];
         index.revoke(&victim.serial, RevocationReason::KeyCompromise, time::OffsetDateTime::now_utc())?;
-        match verifier.verify_device(&victim.der, time::OffsetDateTime::now_utc(), &index) {
+        let der = pem::parse(victim.certificate_pem.as_bytes())?.into_contents();
+        match verifier.verify_device(&der, time::OffsetDateTime::now_utc(), &index) {
             Ok(_) => bail!("a revoked certificate was accepted"),
             Err(err) => Ok(((), format!("{}: {err}", victim.device_id))),
         }
@@ -295,15 +290,12 @@ fn run_stages(stages: &mut Stages, base: &std::path::Path, device_count: usize) 
         let label = Label::new("rogue")?;
         rogue_se.generate_key(&label, KeyAlgorithm::EcdsaP256)?;
         let rogue_key = KeyHandle::open(rogue_se.clone(), &label)?;
-        let rogue_root = ironclad_pki::create_root(
-            &rogue_key,
-            &RootCaParams::new("ironclad Demo Root CA", "ironclad demo", "US"),
-            now,
-        )?;
+        let params = RootCaParams::new("ironclad Demo Root CA", "ironclad demo", "US");
+        let rogue_root = ironclad_pki::create_root(&rogue_key, &params, now)?;
         let rogue = CaIssuer::new(&rogue_root, &rogue_key)?;
         let dev_label = Label::new("impostor")?;
         rogue_se.generate_key(&dev_label, KeyAlgorithm::EcdsaP256)?;
-        let csr = device_csr_pem(&KeyHandle::open(rogue_se.clone(), &dev_label)?, "dev-0000002")?;
+        let csr = device_csr_pem(&KeyHandle::open(rogue_se.clone(), &dev_label)?, &records[1].device_id)?;
         let mut rogue_index = ironclad_pki::MemoryIndex::new();
         let forged = ironclad_pki::issue_one(
             csr.as_bytes(),
@@ -319,6 +311,10 @@ fn run_stages(stages: &mut Stages, base: &std::path::Path, device_count: usize) 
         }
     })?;
     Ok(())
+}
+
+fn root_cause(err: &anyhow::Error) -> String {
+    err.root_cause().to_string()
 }
 
 /// The index behind a lock, so parallel verifiers can ask it for revocation status.

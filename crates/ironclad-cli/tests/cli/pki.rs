@@ -205,16 +205,17 @@ fn ca_list_and_se_list_report_what_exists() {
 }
 
 #[test]
-fn demo_runs_the_pki_stage() {
+fn demo_runs_every_stage() {
     let env = Env::new();
     let out = env.json(&["demo", "--devices", "8"]);
     assert_eq!(out["passed"], true, "{out}");
     let stages: Vec<&str> =
         out["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
     for stage in [
-        "root CA",
-        "line CA",
-        "batch issuance",
+        "key ceremony",
+        "production order",
+        "factory provisioning",
+        "over-production refused",
         "chain verification",
         "revoked device refused",
         "impostor refused",
