@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod imgtool;
+pub mod postgres;
 pub mod softhsm;
 
 use std::path::{Path, PathBuf};

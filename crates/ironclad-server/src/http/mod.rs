@@ -1,0 +1,97 @@
+//! The HTTP API (axum): device endpoints behind mutual TLS and challenge-response, the
+//! operator API behind hashed API tokens with roles, and an open health check.
+
+mod device;
+mod operator;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ironclad_proto::{ErrorCode, paths};
+use serde::Serialize;
+
+use crate::auth::DeviceAuth;
+use crate::error::Error;
+use crate::registry::Registry;
+
+/// Shared by every handler.
+#[derive(Clone, Debug)]
+pub(crate) struct AppState {
+    pub(crate) device: DeviceAuth,
+    pub(crate) registry: Registry,
+}
+
+/// The whole API.
+pub(crate) fn router(state: AppState) -> Router {
+    let max_body = state.device.limits.max_body_bytes;
+    Router::new()
+        .route(paths::HEALTH, get(|| async { "ok" }))
+        .route(paths::CHALLENGE, post(device::challenge))
+        .route(paths::SESSION, post(device::session))
+        .route("/v1/devices/{device_id}/state", get(device::get_state).put(device::put_state))
+        .route("/v1/enrollments", get(operator::list_enrollments))
+        .route("/v1/enrollments/individual", post(operator::enroll_individual))
+        .route("/v1/enrollments/group", post(operator::enroll_group))
+        .route("/v1/enrollments/import", post(operator::import_manifest))
+        .route("/v1/enrollments/{id}", get(operator::get_enrollment).delete(operator::delete_enrollment))
+        .route("/v1/enrollments/{id}/proof", post(operator::prove_group))
+        .route("/v1/enrollments/{id}/enable", post(operator::enable))
+        .route("/v1/enrollments/{id}/disable", post(operator::disable))
+        .route("/v1/revocations", post(operator::revoke))
+        .route("/v1/registry/devices", get(operator::list_devices))
+        .route("/v1/audit", get(operator::audit))
+        .route("/v1/tokens", get(operator::list_tokens).post(operator::create_token))
+        .route("/v1/tokens/{name}/disable", post(operator::disable_token))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+/// An error as the API answers it: the coarse code, plus a message for operators on
+/// non-authentication errors (never for refusals, never for device endpoints).
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    error: Error,
+    operator: bool,
+}
+
+impl ApiError {
+    pub(crate) fn device(error: Error) -> Self {
+        ApiError { error, operator: false }
+    }
+
+    pub(crate) fn operator(error: Error) -> Self {
+        ApiError { error, operator: true }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error: ErrorCode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = self.error.wire_code();
+        if code == ErrorCode::Unavailable {
+            tracing::error!("request failed: {}", self.error);
+        }
+        let message = match (&self.error, self.operator) {
+            (Error::Refused(_), _) | (_, false) => None,
+            (Error::Storage { .. } | Error::Io(_) | Error::Tls(_), true) => None,
+            (e, true) => Some(e.to_string()),
+        };
+        let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(ErrorBody { error: code, message })).into_response()
+    }
+}
+
+/// The bearer token of `Authorization: Bearer <token>`.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
+}

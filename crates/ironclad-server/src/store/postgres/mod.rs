@@ -1,0 +1,549 @@
+//! The scale-out backend: PostgreSQL through tokio-postgres, for several server processes on one
+//! database. Every statement is atomic on its own (single-statement upserts, `UPDATE ...
+//! RETURNING` for single-use challenges), so two processes never hand out the same challenge
+//! twice and an enrollment disabled through one is refused by the other on its next lookup.
+//!
+//! A small fixed pool of connections is used round-robin; tokio-postgres pipelines concurrent
+//! queries on one connection. Statements are prepared once per connection.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Row, Statement};
+
+use super::types::{status_str, to32};
+use super::{
+    ApiToken, AuditEntry, AuditRecord, ChallengeTake, DeviceRecord, Enrollment, EnrollmentStatus,
+    ImportCounts, MatchKey, Outcome, Revocation, Store, StoreFuture, StoredChallenge, StoredSession,
+    StoredState,
+};
+use crate::error::{Error, Result};
+
+mod rows;
+
+use rows::*;
+
+/// Migrations, in order; table `ironclad_schema` records how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("001_initial.sql")];
+
+const ENROLLMENT_SELECT: &str = "SELECT id, match_key, status, device_id, der, verification_code, note, created_at, updated_at \
+     FROM enrollments";
+const INSERT_ENROLLMENT: &str = "INSERT INTO enrollments (id, match_key, kind, status, device_id, der, \
+     verification_code, note, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+const CHALLENGE_COLUMNS: &str = "id, challenge, cert_sha256, session_binding, issued_at, expires_at";
+const DEVICE_COLUMNS: &str =
+    "device_id, cert_sha256, serial, enrollment_id, first_seen, last_seen, auth_count";
+
+struct Conn {
+    client: Client,
+    statements: Mutex<HashMap<String, Statement>>,
+}
+
+impl Conn {
+    async fn open(url: &str) -> Result<Self> {
+        Ok(Conn { client: connect_one(url).await?, statements: Mutex::new(HashMap::new()) })
+    }
+}
+
+/// The PostgreSQL store.
+pub struct PostgresStore {
+    url: String,
+    /// Each slot is replaced by a fresh connection when its connection closed (database
+    /// restart, network cut): the next request reconnects instead of failing forever.
+    conns: Vec<Mutex<Arc<Conn>>>,
+    next: AtomicUsize,
+    /// For multi-statement transactions (bulk import), which need exclusive use of a client.
+    tx_client: tokio::sync::Mutex<Client>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore").field("connections", &self.conns.len()).finish_non_exhaustive()
+    }
+}
+
+async fn connect_one(url: &str) -> Result<Client> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.map_err(Error::postgres)?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!("postgres connection closed: {e}");
+        }
+    });
+    Ok(client)
+}
+
+impl PostgresStore {
+    /// Connects `pool_size` (at least 1) connections to `url` (a libpq-style connection string,
+    /// e.g. `host=127.0.0.1 port=5432 user=ironclad dbname=ironclad`) and migrates the schema
+    /// to [`SCHEMA_VERSION`] under an advisory lock, so concurrent servers migrate once.
+    pub async fn connect(url: &str, pool_size: usize) -> Result<Self> {
+        let mut tx_client = connect_one(url).await?;
+        migrate(&mut tx_client).await?;
+        let mut conns = Vec::new();
+        for _ in 0..pool_size.max(1) {
+            conns.push(Mutex::new(Arc::new(Conn::open(url).await?)));
+        }
+        Ok(PostgresStore {
+            url: url.to_owned(),
+            conns,
+            next: AtomicUsize::new(0),
+            tx_client: tokio::sync::Mutex::new(tx_client),
+        })
+    }
+
+    async fn conn(&self) -> Result<Arc<Conn>> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
+        let current = self.conns[i].lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if !current.client.is_closed() {
+            return Ok(current);
+        }
+        tracing::warn!("postgres connection {i} closed; reconnecting");
+        let fresh = Arc::new(Conn::open(&self.url).await?);
+        *self.conns[i].lock().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
+        Ok(fresh)
+    }
+
+    async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        let conn = self.conn().await?;
+        let stmt = prepared(&conn, sql).await?;
+        conn.client.query(&stmt, params).await.map_err(Error::postgres)
+    }
+
+    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        let conn = self.conn().await?;
+        let stmt = prepared(&conn, sql).await?;
+        conn.client.execute(&stmt, params).await.map_err(Error::postgres)
+    }
+}
+
+impl Store for PostgresStore {
+    fn backend_name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn insert_enrollment<'a>(&'a self, e: &'a Enrollment) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let stmt = prepared(&conn, INSERT_ENROLLMENT).await?;
+            conn.client
+                .execute(
+                    &stmt,
+                    &[
+                        &e.id,
+                        &e.key.to_string(),
+                        &kind_str(e),
+                        &status_str(e.status),
+                        &e.device_id,
+                        &e.der,
+                        &e.verification_code,
+                        &e.note,
+                        &e.created_at,
+                        &e.updated_at,
+                    ],
+                )
+                .await
+                .map_err(|err| conflict_or(err, format!("enrollment {}", e.key)))?;
+            Ok(())
+        })
+    }
+
+    fn enrollment<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Enrollment>> {
+        Box::pin(async move {
+            let rows = self.query(&format!("{ENROLLMENT_SELECT} WHERE id = $1"), &[&id]).await?;
+            rows.first().map(enrollment).transpose()
+        })
+    }
+
+    fn enrollments_by_keys<'a>(&'a self, keys: &'a [MatchKey]) -> StoreFuture<'a, Vec<Enrollment>> {
+        Box::pin(async move {
+            let keys: Vec<String> = keys.iter().map(ToString::to_string).collect();
+            let rows =
+                self.query(&format!("{ENROLLMENT_SELECT} WHERE match_key = ANY($1)"), &[&keys]).await?;
+            rows.iter().map(enrollment).collect()
+        })
+    }
+
+    fn list_enrollments(&self) -> StoreFuture<'_, Vec<Enrollment>> {
+        Box::pin(async move {
+            let rows = self.query(&format!("{ENROLLMENT_SELECT} ORDER BY created_at, id"), &[]).await?;
+            rows.iter().map(enrollment).collect()
+        })
+    }
+
+    fn trusted_group_cas(&self) -> StoreFuture<'_, Vec<Enrollment>> {
+        Box::pin(async move {
+            let sql = format!(
+                "{ENROLLMENT_SELECT} WHERE kind = 'group' AND status IN ('enabled', 'disabled') \
+                 ORDER BY created_at, id"
+            );
+            let rows = self.query(&sql, &[]).await?;
+            rows.iter().map(enrollment).collect()
+        })
+    }
+
+    fn set_enrollment_status<'a>(
+        &'a self,
+        id: &'a str,
+        status: EnrollmentStatus,
+        at: i64,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let n = self
+                .execute(
+                    "UPDATE enrollments SET status = $2, updated_at = $3, verification_code = \
+                     CASE WHEN $2 = 'pending_proof' THEN verification_code ELSE NULL END WHERE id = $1",
+                    &[&id, &status_str(status), &at],
+                )
+                .await?;
+            Ok(n == 1)
+        })
+    }
+
+    fn delete_enrollment<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move { Ok(self.execute("DELETE FROM enrollments WHERE id = $1", &[&id]).await? == 1) })
+    }
+
+    fn import_enrollments<'a>(&'a self, rows: &'a [Enrollment]) -> StoreFuture<'a, ImportCounts> {
+        Box::pin(async move {
+            let mut client = self.tx_client.lock().await;
+            if client.is_closed() {
+                *client = connect_one(&self.url).await?;
+            }
+            let tx = client.transaction().await.map_err(Error::postgres)?;
+            let stmt = tx
+                .prepare(&format!("{INSERT_ENROLLMENT} ON CONFLICT (match_key) DO NOTHING"))
+                .await
+                .map_err(Error::postgres)?;
+            let mut counts = ImportCounts::default();
+            for e in rows {
+                let n = tx
+                    .execute(
+                        &stmt,
+                        &[
+                            &e.id,
+                            &e.key.to_string(),
+                            &kind_str(e),
+                            &status_str(e.status),
+                            &e.device_id,
+                            &e.der,
+                            &e.verification_code,
+                            &e.note,
+                            &e.created_at,
+                            &e.updated_at,
+                        ],
+                    )
+                    .await
+                    .map_err(|err| conflict_or(err, format!("enrollment id {}", e.id)))?;
+                if n == 1 {
+                    counts.inserted += 1;
+                } else {
+                    counts.existing += 1;
+                }
+            }
+            tx.commit().await.map_err(Error::postgres)?;
+            Ok(counts)
+        })
+    }
+
+    fn record_device<'a>(&'a self, d: &'a DeviceRecord) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.execute(
+                "INSERT INTO devices (device_id, cert_sha256, serial, enrollment_id, first_seen, last_seen, \
+                 auth_count) VALUES ($1, $2, $3, $4, $5, $6, 1) ON CONFLICT (device_id) DO UPDATE SET \
+                 cert_sha256 = excluded.cert_sha256, serial = excluded.serial, \
+                 enrollment_id = excluded.enrollment_id, last_seen = excluded.last_seen, \
+                 auth_count = devices.auth_count + 1",
+                &[&d.device_id, &d.cert_sha256, &d.serial, &d.enrollment_id, &d.first_seen, &d.last_seen],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn device<'a>(&'a self, device_id: &'a str) -> StoreFuture<'a, Option<DeviceRecord>> {
+        Box::pin(async move {
+            let rows = self
+                .query(&format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE device_id = $1"), &[&device_id])
+                .await?;
+            Ok(rows.first().map(device))
+        })
+    }
+
+    fn list_devices(&self, limit: u32) -> StoreFuture<'_, Vec<DeviceRecord>> {
+        Box::pin(async move {
+            let rows = self
+                .query(
+                    &format!("SELECT {DEVICE_COLUMNS} FROM devices ORDER BY device_id LIMIT $1"),
+                    &[&i64::from(limit)],
+                )
+                .await?;
+            Ok(rows.iter().map(device).collect())
+        })
+    }
+
+    fn revoke<'a>(&'a self, r: &'a Revocation) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let n = self
+                .execute(
+                    "INSERT INTO revocations (serial, reason, revoked_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (serial) DO NOTHING",
+                    &[&r.serial, &r.reason, &r.revoked_at],
+                )
+                .await?;
+            Ok(n == 1)
+        })
+    }
+
+    fn revocation<'a>(&'a self, serial: &'a str) -> StoreFuture<'a, Option<Revocation>> {
+        Box::pin(async move {
+            let rows = self
+                .query("SELECT serial, reason, revoked_at FROM revocations WHERE serial = $1", &[&serial])
+                .await?;
+            Ok(rows.first().map(|r| Revocation { serial: r.get(0), reason: r.get(1), revoked_at: r.get(2) }))
+        })
+    }
+
+    fn insert_challenge<'a>(&'a self, c: &'a StoredChallenge) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let stmt = prepared(
+                &conn,
+                "INSERT INTO challenges (id, challenge, cert_sha256, session_binding, issued_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .await?;
+            conn.client
+                .execute(
+                    &stmt,
+                    &[
+                        &c.id,
+                        &&c.challenge[..],
+                        &&c.cert_sha256[..],
+                        &&c.session_binding[..],
+                        &c.issued_at,
+                        &c.expires_at,
+                    ],
+                )
+                .await
+                .map_err(|e| conflict_or(e, "challenge id"))?;
+            Ok(())
+        })
+    }
+
+    fn consume_challenge<'a>(&'a self, id: &'a str, at: i64) -> StoreFuture<'a, ChallengeTake> {
+        Box::pin(async move {
+            let fresh = self
+                .query(
+                    &format!(
+                        "UPDATE challenges SET used_at = $2 WHERE id = $1 AND used_at IS NULL \
+                         RETURNING {CHALLENGE_COLUMNS}"
+                    ),
+                    &[&id, &at],
+                )
+                .await?;
+            if let Some(r) = fresh.first() {
+                return Ok(ChallengeTake::Fresh(challenge(r)?));
+            }
+            let used = self
+                .query(&format!("SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE id = $1"), &[&id])
+                .await?;
+            Ok(match used.first() {
+                Some(r) => ChallengeTake::Used(challenge(r)?),
+                None => ChallengeTake::Unknown,
+            })
+        })
+    }
+
+    fn insert_session<'a>(&'a self, s: &'a StoredSession) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let stmt = prepared(
+                &conn,
+                "INSERT INTO sessions (token_sha256, device_id, cert_sha256, serial, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .await?;
+            conn.client
+                .execute(
+                    &stmt,
+                    &[
+                        &&s.token_sha256[..],
+                        &s.device_id,
+                        &&s.cert_sha256[..],
+                        &s.serial,
+                        &s.created_at,
+                        &s.expires_at,
+                    ],
+                )
+                .await
+                .map_err(|e| conflict_or(e, "session token"))?;
+            Ok(())
+        })
+    }
+
+    fn session<'a>(&'a self, token_sha256: &'a [u8; 32]) -> StoreFuture<'a, Option<StoredSession>> {
+        Box::pin(async move {
+            let rows = self
+                .query(
+                    "SELECT device_id, cert_sha256, serial, created_at, expires_at FROM sessions \
+                     WHERE token_sha256 = $1",
+                    &[&&token_sha256[..]],
+                )
+                .await?;
+            rows.first()
+                .map(|r| {
+                    Ok(StoredSession {
+                        token_sha256: *token_sha256,
+                        device_id: r.get(0),
+                        cert_sha256: to32(r.get(1), "certificate hash")?,
+                        serial: r.get(2),
+                        created_at: r.get(3),
+                        expires_at: r.get(4),
+                    })
+                })
+                .transpose()
+        })
+    }
+
+    fn purge_expired(&self, at: i64) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let a = self.execute("DELETE FROM challenges WHERE expires_at < $1", &[&at]).await?;
+            let b = self.execute("DELETE FROM sessions WHERE expires_at < $1", &[&at]).await?;
+            Ok(a + b)
+        })
+    }
+
+    fn device_state<'a>(&'a self, device_id: &'a str) -> StoreFuture<'a, Option<StoredState>> {
+        Box::pin(async move {
+            let rows = self
+                .query(
+                    "SELECT version, json, updated_at FROM device_state WHERE device_id = $1",
+                    &[&device_id],
+                )
+                .await?;
+            Ok(rows.first().map(|r| StoredState {
+                version: r.get::<_, i64>(0).max(0) as u64,
+                json: r.get(1),
+                updated_at: r.get(2),
+            }))
+        })
+    }
+
+    fn put_device_state<'a>(&'a self, device_id: &'a str, json: &'a str, at: i64) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            let rows = self
+                .query(
+                    "INSERT INTO device_state (device_id, version, json, updated_at) VALUES ($1, 1, $2, $3) \
+                     ON CONFLICT (device_id) DO UPDATE SET version = device_state.version + 1, \
+                     json = excluded.json, updated_at = excluded.updated_at RETURNING version",
+                    &[&device_id, &json, &at],
+                )
+                .await?;
+            let v: i64 = rows.first().map(|r| r.get(0)).unwrap_or(0);
+            Ok(v.max(0) as u64)
+        })
+    }
+
+    fn append_audit<'a>(&'a self, r: &'a AuditRecord) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.execute(
+                "INSERT INTO audit (at, event, outcome, reason, detail, device_id, actor, peer) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &r.at,
+                    &r.event,
+                    &r.outcome.as_str(),
+                    &r.reason,
+                    &r.detail,
+                    &r.device_id,
+                    &r.actor,
+                    &r.peer,
+                ],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn audit<'a>(&'a self, limit: u32, device_id: Option<&'a str>) -> StoreFuture<'a, Vec<AuditEntry>> {
+        Box::pin(async move {
+            let rows = self
+                .query(
+                    "SELECT seq, at, event, outcome, reason, detail, device_id, actor, peer FROM audit \
+                     WHERE ($1::TEXT IS NULL OR device_id = $1) ORDER BY seq DESC LIMIT $2",
+                    &[&device_id, &i64::from(limit)],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| AuditEntry {
+                    seq: r.get(0),
+                    record: AuditRecord {
+                        at: r.get(1),
+                        event: r.get(2),
+                        outcome: Outcome::parse(r.get(3)),
+                        reason: r.get(4),
+                        detail: r.get(5),
+                        device_id: r.get(6),
+                        actor: r.get(7),
+                        peer: r.get(8),
+                    },
+                })
+                .collect())
+        })
+    }
+
+    fn insert_api_token<'a>(&'a self, t: &'a ApiToken) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let stmt = prepared(
+                &conn,
+                "INSERT INTO api_tokens (name, role, token_sha256, created_at, disabled) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .await?;
+            conn.client
+                .execute(
+                    &stmt,
+                    &[&t.name, &t.role.as_str(), &&t.token_sha256[..], &t.created_at, &t.disabled],
+                )
+                .await
+                .map_err(|e| conflict_or(e, format!("API token {}", t.name)))?;
+            Ok(())
+        })
+    }
+
+    fn api_token_by_hash<'a>(&'a self, token_sha256: &'a [u8; 32]) -> StoreFuture<'a, Option<ApiToken>> {
+        Box::pin(async move {
+            let rows = self
+                .query(
+                    "SELECT name, role, token_sha256, created_at, disabled FROM api_tokens WHERE token_sha256 = $1",
+                    &[&&token_sha256[..]],
+                )
+                .await?;
+            rows.first().map(token).transpose()
+        })
+    }
+
+    fn list_api_tokens(&self) -> StoreFuture<'_, Vec<ApiToken>> {
+        Box::pin(async move {
+            let rows = self
+                .query(
+                    "SELECT name, role, token_sha256, created_at, disabled FROM api_tokens ORDER BY name",
+                    &[],
+                )
+                .await?;
+            rows.iter().map(token).collect()
+        })
+    }
+
+    fn set_api_token_disabled<'a>(&'a self, name: &'a str, disabled: bool) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            Ok(self
+                .execute("UPDATE api_tokens SET disabled = $2 WHERE name = $1", &[&name, &disabled])
+                .await?
+                == 1)
+        })
+    }
+}

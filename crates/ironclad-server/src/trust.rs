@@ -1,0 +1,320 @@
+//! The set of CA certificates the server trusts for device chains: the CAs of group enrollments
+//! whose proof of possession is done (enabled or disabled: a disabled group must still be
+//! recognised, to refuse its devices with a precise reason) plus the configured anchors.
+//!
+//! One immutable [`TrustSet`] snapshot serves the TLS handshake (a rustls
+//! `WebPkiClientVerifier` over the anchors) and chain verification
+//! ([`ironclad_pki::ChainVerifier`]); enrollment changes and a periodic refresh swap in a new one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use ironclad_pki::{ChainVerifier, RevocationCheck, VerifiedDevice};
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
+use rustls_pki_types::{CertificateDer, UnixTime};
+use time::OffsetDateTime;
+use x509_parser::extensions::ParsedExtension;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+/// SHA-256.
+pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// Key identifiers of a CA certificate, to walk a chain upwards.
+#[derive(Clone, Debug)]
+struct CaLink {
+    ski: Option<Vec<u8>>,
+    aki: Option<Vec<u8>>,
+    self_issued: bool,
+}
+
+fn ca_link(der: &[u8]) -> Option<CaLink> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let mut link =
+        CaLink { ski: None, aki: None, self_issued: cert.subject().as_raw() == cert.issuer().as_raw() };
+    for e in cert.iter_extensions() {
+        match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(id) => link.ski = Some(id.0.to_vec()),
+            ParsedExtension::AuthorityKeyIdentifier(a) => {
+                link.aki = a.key_identifier.as_ref().map(|k| k.0.to_vec());
+            }
+            _ => {}
+        }
+    }
+    Some(link)
+}
+
+/// A verified device and the CAs above it, nearest first (their SHA-256s): the order in which
+/// group enrollments are looked up.
+#[derive(Clone, Debug)]
+pub(crate) struct VerifiedChain {
+    pub(crate) device: VerifiedDevice,
+    pub(crate) ca_path: Vec<[u8; 32]>,
+}
+
+/// One snapshot of the trusted CAs.
+pub(crate) struct TrustSet {
+    /// Distinguishes snapshots: a chain verified under one is re-verified under the next.
+    generation: u64,
+    anchors: Vec<Vec<u8>>,
+    links: HashMap<[u8; 32], CaLink>,
+    verifier: Option<ChainVerifier>,
+    tls: Arc<dyn ClientCertVerifier>,
+}
+
+impl std::fmt::Debug for TrustSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustSet").field("anchors", &self.anchors.len()).finish_non_exhaustive()
+    }
+}
+
+impl TrustSet {
+    fn build(anchors: Vec<Vec<u8>>, provider: &Arc<CryptoProvider>) -> Result<Self> {
+        let mut links = HashMap::new();
+        let mut roots = RootCertStore::empty();
+        let mut usable = Vec::new();
+        for der in anchors {
+            let fp = sha256(&der);
+            if links.contains_key(&fp) {
+                continue;
+            }
+            let Some(link) = ca_link(&der) else {
+                tracing::warn!("skipping an unparseable trusted CA certificate {}", hex::encode(fp));
+                continue;
+            };
+            if roots.add(CertificateDer::from(der.clone())).is_err() {
+                tracing::warn!("skipping a trusted CA certificate rustls refuses {}", hex::encode(fp));
+                continue;
+            }
+            links.insert(fp, link);
+            usable.push(der);
+        }
+        let (verifier, tls) = if usable.is_empty() {
+            (None, Arc::new(RejectAll::new(provider)) as Arc<dyn ClientCertVerifier>)
+        } else {
+            let chain = ChainVerifier::new(usable.iter(), std::iter::empty::<&[u8]>())?;
+            let tls = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| Error::Tls(e.to_string()))?;
+            (Some(chain), tls)
+        };
+        static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(TrustSet { generation, anchors: usable, links, verifier, tls })
+    }
+
+    /// This snapshot's generation.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Verifies a presented chain (leaf first) at `now`; intermediates the client sent that are
+    /// not anchors are used for path building only.
+    pub(crate) fn verify(
+        &self,
+        chain: &[CertificateDer<'static>],
+        now: OffsetDateTime,
+        revocation: &dyn RevocationCheck,
+    ) -> std::result::Result<VerifiedChain, ironclad_pki::Error> {
+        let leaf = chain.first().ok_or(ironclad_pki::Error::UnknownIssuer)?;
+        let extras: Vec<&CertificateDer<'static>> =
+            chain[1..].iter().filter(|c| !self.links.contains_key(&sha256(c))).collect();
+        let verifier = self.verifier.as_ref().ok_or(ironclad_pki::Error::UnknownIssuer)?;
+        let device = match verifier.verify_device(leaf, now, revocation) {
+            Err(ironclad_pki::Error::UnknownIssuer) if !extras.is_empty() => {
+                let with_extras = ChainVerifier::new(self.anchors.iter(), extras.iter().map(|c| c.as_ref()))?;
+                with_extras.verify_device(leaf, now, revocation)?
+            }
+            other => other?,
+        };
+        let mut known = self.links.clone();
+        for c in &extras {
+            if let Some(link) = ca_link(c) {
+                known.insert(sha256(c), link);
+            }
+        }
+        let mut ca_path = Vec::new();
+        let mut current = [0u8; 32];
+        hex::decode_to_slice(device.issuer_fingerprint(), &mut current)
+            .map_err(|_| ironclad_pki::Error::UnknownIssuer)?;
+        while ca_path.len() < 8 && !ca_path.contains(&current) {
+            ca_path.push(current);
+            let Some(link) = known.get(&current) else { break };
+            if link.self_issued {
+                break;
+            }
+            let Some(aki) = &link.aki else { break };
+            match known.iter().find(|(fp, l)| **fp != current && l.ski.as_ref() == Some(aki)) {
+                Some((fp, _)) => current = *fp,
+                None => break,
+            }
+        }
+        Ok(VerifiedChain { device, ca_path })
+    }
+}
+
+/// The live trust set, swapped atomically.
+#[derive(Debug)]
+pub(crate) struct Trust {
+    current: RwLock<Arc<TrustSet>>,
+    configured: Vec<Vec<u8>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl Trust {
+    pub(crate) fn new(configured: Vec<Vec<u8>>, provider: Arc<CryptoProvider>) -> Result<Self> {
+        let set = TrustSet::build(configured.clone(), &provider)?;
+        Ok(Trust { current: RwLock::new(Arc::new(set)), configured, provider })
+    }
+
+    pub(crate) fn snapshot(&self) -> Arc<TrustSet> {
+        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Reloads the group CAs from `store`.
+    pub(crate) async fn refresh(&self, store: &dyn Store) -> Result<()> {
+        let mut anchors = self.configured.clone();
+        anchors.extend(store.trusted_group_cas().await?.into_iter().filter_map(|e| e.der));
+        let set = TrustSet::build(anchors, &self.provider)?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+        Ok(())
+    }
+}
+
+/// The rustls client-certificate verifier: asks every client for a certificate, admits
+/// clients without one (operator API, health check; device endpoints then refuse them), and
+/// verifies presented chains against the current [`TrustSet`].
+#[derive(Debug)]
+pub(crate) struct EnrolledCaVerifier(pub(crate) Arc<Trust>);
+
+impl ClientCertVerifier for EnrolledCaVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        // No hints: a device sends the one certificate it has.
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> std::result::Result<ClientCertVerified, rustls::Error> {
+        self.0.snapshot().tls.verify_client_cert(end_entity, intermediates, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Before any CA is trusted: clients may connect without a certificate, and every presented
+/// certificate is refused as coming from an unknown issuer.
+#[derive(Debug)]
+struct RejectAll {
+    provider: Arc<CryptoProvider>,
+}
+
+impl RejectAll {
+    fn new(provider: &Arc<CryptoProvider>) -> Self {
+        RejectAll { provider: provider.clone() }
+    }
+}
+
+impl ClientCertVerifier for RejectAll {
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> std::result::Result<ClientCertVerified, rustls::Error> {
+        Err(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the storage suite on both backends, and the server over real TLS on
+//! loopback with certificates from our PKI and device keys in secure elements.
+#![allow(clippy::unwrap_used, unreachable_pub)]
+
+mod auth;
+mod common;
+mod enrollment;
+mod openssl;
+mod operator;
+mod postgres_e2e;
+mod store_postgres;
+mod store_sqlite;
