@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod ca_ops;
 mod ceremony;
 mod cmd;
+mod demo_firmware;
 mod output;
 mod pki_dir;
 mod secrets;
@@ -52,6 +53,27 @@ enum Command {
     /// The device side: what runs on a provisioned device.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Firmware mastering: MCUboot images signed and encrypted with secure-element keys.
+    #[command(subcommand)]
+    Fw(FwCommand),
+    /// Secure boot: a simulated device's A/B slots, trial boots, anti-rollback, recovery.
+    #[command(subcommand)]
+    Boot(BootCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum FwCommand {
+    Keygen(cmd::fw_keygen::FwKeygenArgs),
+    Sign(cmd::fw_sign::FwSignArgs),
+    Verify(cmd::fw_verify::FwVerifyArgs),
+    Inspect(cmd::fw_inspect::FwInspectArgs),
+    Decrypt(cmd::fw_decrypt::FwDecryptArgs),
+    Rewrap(cmd::fw_rewrap::FwRewrapArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum BootCommand {
+    Sim(cmd::boot_sim::BootSimArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -125,6 +147,13 @@ fn main() -> ExitCode {
         Command::Factory(FactoryCommand::Report(args)) => cmd::factory_report::run(args),
         Command::Factory(FactoryCommand::ConsolePassword(args)) => cmd::factory_console_password::run(args),
         Command::Device(DeviceCommand::ConsoleLogin(args)) => cmd::device_console::run(args),
+        Command::Fw(FwCommand::Keygen(args)) => cmd::fw_keygen::run(args),
+        Command::Fw(FwCommand::Sign(args)) => cmd::fw_sign::run(args),
+        Command::Fw(FwCommand::Verify(args)) => cmd::fw_verify::run(args),
+        Command::Fw(FwCommand::Inspect(args)) => cmd::fw_inspect::run(args),
+        Command::Fw(FwCommand::Decrypt(args)) => cmd::fw_decrypt::run(args),
+        Command::Fw(FwCommand::Rewrap(args)) => cmd::fw_rewrap::run(args),
+        Command::Boot(BootCommand::Sim(args)) => cmd::boot_sim::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

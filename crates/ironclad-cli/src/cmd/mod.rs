@@ -1,5 +1,6 @@
 //! One file per subcommand: its arguments (with --help text and an example) and `run()`.
 
+pub(crate) mod boot_sim;
 pub(crate) mod ca_crl;
 pub(crate) mod ca_init;
 pub(crate) mod ca_intermediate;
@@ -18,6 +19,13 @@ pub(crate) mod factory_console_password;
 pub(crate) mod factory_order;
 pub(crate) mod factory_provision;
 pub(crate) mod factory_report;
+pub(crate) mod fw_decrypt;
+pub(crate) mod fw_inspect;
+pub(crate) mod fw_io;
+pub(crate) mod fw_keygen;
+pub(crate) mod fw_rewrap;
+pub(crate) mod fw_sign;
+pub(crate) mod fw_verify;
 pub(crate) mod se_csr;
 pub(crate) mod se_init;
 pub(crate) mod se_keygen;

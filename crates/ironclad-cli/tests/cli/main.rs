@@ -5,6 +5,7 @@
 mod batch;
 mod ceremony;
 mod factory;
+mod firmware;
 mod pkcs11;
 mod pki;
 mod refusals;
