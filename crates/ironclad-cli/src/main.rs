@@ -59,6 +59,17 @@ enum Command {
     /// Secure boot: a simulated device's A/B slots, trial boots, anti-rollback, recovery.
     #[command(subcommand)]
     Boot(BootCommand),
+    /// Media encryption: SAMPLE-AES HLS that players decrypt, elementary streams, G.711 frames.
+    #[command(subcommand)]
+    Media(MediaCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum MediaCommand {
+    EncryptHls(cmd::media_encrypt_hls::MediaEncryptHlsArgs),
+    DecryptHls(cmd::media_decrypt_hls::MediaDecryptHlsArgs),
+    EncryptEs(cmd::media_encrypt_es::MediaEncryptEsArgs),
+    DecryptEs(cmd::media_decrypt_es::MediaDecryptEsArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -154,6 +165,10 @@ fn main() -> ExitCode {
         Command::Fw(FwCommand::Decrypt(args)) => cmd::fw_decrypt::run(args),
         Command::Fw(FwCommand::Rewrap(args)) => cmd::fw_rewrap::run(args),
         Command::Boot(BootCommand::Sim(args)) => cmd::boot_sim::run(args),
+        Command::Media(MediaCommand::EncryptHls(args)) => cmd::media_encrypt_hls::run(args),
+        Command::Media(MediaCommand::DecryptHls(args)) => cmd::media_decrypt_hls::run(args),
+        Command::Media(MediaCommand::EncryptEs(args)) => cmd::media_encrypt_es::run(args),
+        Command::Media(MediaCommand::DecryptEs(args)) => cmd::media_decrypt_es::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

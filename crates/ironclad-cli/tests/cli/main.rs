@@ -6,6 +6,7 @@ mod batch;
 mod ceremony;
 mod factory;
 mod firmware;
+mod media;
 mod pkcs11;
 mod pki;
 mod refusals;
