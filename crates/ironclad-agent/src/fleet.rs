@@ -269,9 +269,10 @@ pub async fn authenticate_fleet(
     finish(summary, latencies, started)
 }
 
-/// Repeated challenge-responses on kept connections: each device connects once, then answers
-/// `rounds` challenges on that connection, `concurrency` devices at a time. Latencies are per
-/// challenge-response (two requests: challenge, answer).
+/// Repeated challenge-responses on kept connections: every device connects first (mutual TLS,
+/// `concurrency` handshakes at a time, not timed), then each answers `rounds` challenges on its
+/// connection, `concurrency` devices at a time. Latencies are per challenge-response (two
+/// requests: challenge, answer); connections that fail to open count as failures.
 pub async fn reauthenticate_fleet(
     endpoint: &ServerEndpoint,
     devices: &[DeviceIdentity],
@@ -279,44 +280,61 @@ pub async fn reauthenticate_fleet(
     concurrency: usize,
 ) -> AuthSummary {
     let limit = Arc::new(Semaphore::new(concurrency.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    let started = Instant::now();
+    let mut summary = AuthSummary { attempted: devices.len() * rounds, ..AuthSummary::default() };
+    let fail = |summary: &mut AuthSummary, id: String, e: String| {
+        summary.failed += 1;
+        if summary.failures.len() < 10 {
+            summary.failures.push((id, e));
+        }
+    };
+    let mut connecting = tokio::task::JoinSet::new();
     for device in devices.iter().cloned() {
         let (limit, endpoint) = (limit.clone(), endpoint.clone());
-        tasks.spawn(async move {
+        connecting.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let id = device.device_id().to_owned();
+            (id, DeviceConnection::connect(&endpoint, device).await)
+        });
+    }
+    let mut connections = Vec::with_capacity(devices.len());
+    while let Some(joined) = connecting.join_next().await {
+        match joined {
+            Ok((_, Ok(conn))) => connections.push(conn),
+            Ok((id, Err(e))) => fail(&mut summary, id, e.to_string()),
+            Err(e) => fail(&mut summary, "?".into(), e.to_string()),
+        }
+    }
+
+    let mut tasks = tokio::task::JoinSet::new();
+    let started = Instant::now();
+    for mut conn in connections {
+        let limit = limit.clone();
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let id = conn.identity().device_id().to_owned();
             let mut latencies = Vec::with_capacity(rounds);
-            let outcome = async {
-                let mut conn = DeviceConnection::connect(&endpoint, device).await?;
-                for _ in 0..rounds {
-                    let t = Instant::now();
-                    conn.authenticate().await?;
-                    latencies.push(t.elapsed());
+            let mut outcome = Ok(());
+            for _ in 0..rounds {
+                let t = Instant::now();
+                if let Err(e) = conn.authenticate().await {
+                    outcome = Err(e.to_string());
+                    break;
                 }
-                Ok::<_, Error>(())
+                latencies.push(t.elapsed());
             }
-            .await;
-            (id, latencies, outcome.map_err(|e| e.to_string()))
+            (id, latencies, outcome)
         });
     }
     let mut all = Vec::new();
-    let mut summary = AuthSummary { attempted: devices.len() * rounds, ..AuthSummary::default() };
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok((id, latencies, outcome)) => {
                 all.extend(latencies);
                 if let Err(e) = outcome {
-                    summary.failed += 1;
-                    if summary.failures.len() < 10 {
-                        summary.failures.push((id, e));
-                    }
+                    fail(&mut summary, id, e);
                 }
             }
-            Err(e) => {
-                summary.failed += 1;
-                summary.failures.push(("?".into(), e.to_string()));
-            }
+            Err(e) => fail(&mut summary, "?".into(), e.to_string()),
         }
     }
     finish(summary, all, started)

@@ -109,6 +109,17 @@ impl OperatorClient {
         self.call(Method::POST, "/v1/revocations", Some(&json!({ "serial": serial, "reason": reason }))).await
     }
 
+    /// Creates an operator API token (needs an admin token); `role` is "viewer", "operator"
+    /// or "admin". The answer (`name`, `role`, `token`) carries the secret, this once.
+    pub async fn create_token(&mut self, name: &str, role: &str) -> Result<Value> {
+        self.call(Method::POST, "/v1/tokens", Some(&json!({ "name": name, "role": role }))).await
+    }
+
+    /// Every enrollment.
+    pub async fn enrollments(&mut self) -> Result<Value> {
+        self.call(Method::GET, "/v1/enrollments", None).await
+    }
+
     /// The newest audit records (newest first).
     pub async fn audit(&mut self, limit: u32) -> Result<Value> {
         self.call(Method::GET, &format!("/v1/audit?limit={limit}"), None).await

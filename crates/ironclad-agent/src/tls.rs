@@ -116,7 +116,14 @@ pub fn server_roots(ca_pem: &[u8]) -> Result<RootCertStore> {
 }
 
 fn builder(versions: TlsVersions) -> Result<rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    // AES-128-GCM first: SHA-256 (CPU-accelerated) in the key schedule, not SHA-384.
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    let first = [
+        rustls::CipherSuite::TLS13_AES_128_GCM_SHA256,
+        rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    ];
+    provider.cipher_suites.sort_by_key(|s| !first.contains(&s.suite()));
+    let provider = Arc::new(provider);
     let v: &[&rustls::SupportedProtocolVersion] = match versions {
         TlsVersions::Any => &[&rustls::version::TLS13, &rustls::version::TLS12],
         TlsVersions::Tls13 => &[&rustls::version::TLS13],
@@ -140,6 +147,9 @@ pub fn device_client_config(
         .with_root_certificates(roots)
         .with_client_cert_resolver(Arc::new(SeCertResolver(certified)));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // Each connection is a full handshake signed in the secure element (the server does not
+    // resume device sessions either).
+    config.resumption = rustls::client::Resumption::disabled();
     Ok(Arc::new(config))
 }
 

@@ -12,6 +12,7 @@ mod cmd;
 mod demo_firmware;
 mod output;
 mod pki_dir;
+mod remote;
 mod secrets;
 mod station;
 
@@ -53,23 +54,22 @@ enum Command {
     /// The device side: what runs on a provisioned device.
     #[command(subcommand)]
     Device(DeviceCommand),
+    Serve(cmd::serve::ServeArgs),
+    /// Operate a running server: API tokens, enrollments, manifest import, revocation.
+    #[command(subcommand)]
+    Server(ServerCommand),
+    /// Simulated fleets against a running server.
+    #[command(subcommand)]
+    Fleet(FleetCommand),
+    /// Media encryption: SAMPLE-AES HLS that players decrypt, elementary streams, G.711 frames.
+    #[command(subcommand)]
+    Media(MediaCommand),
     /// Firmware mastering: MCUboot images signed and encrypted with secure-element keys.
     #[command(subcommand)]
     Fw(FwCommand),
     /// Secure boot: a simulated device's A/B slots, trial boots, anti-rollback, recovery.
     #[command(subcommand)]
     Boot(BootCommand),
-    /// Media encryption: SAMPLE-AES HLS that players decrypt, elementary streams, G.711 frames.
-    #[command(subcommand)]
-    Media(MediaCommand),
-}
-
-#[derive(Subcommand, Debug)]
-enum MediaCommand {
-    EncryptHls(cmd::media_encrypt_hls::MediaEncryptHlsArgs),
-    DecryptHls(cmd::media_decrypt_hls::MediaDecryptHlsArgs),
-    EncryptEs(cmd::media_encrypt_es::MediaEncryptEsArgs),
-    DecryptEs(cmd::media_decrypt_es::MediaDecryptEsArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -88,6 +88,14 @@ enum BootCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum MediaCommand {
+    EncryptHls(cmd::media_encrypt_hls::MediaEncryptHlsArgs),
+    DecryptHls(cmd::media_decrypt_hls::MediaDecryptHlsArgs),
+    EncryptEs(cmd::media_encrypt_es::MediaEncryptEsArgs),
+    DecryptEs(cmd::media_decrypt_es::MediaDecryptEsArgs),
+}
+
+#[derive(Subcommand, Debug)]
 enum FactoryCommand {
     Order(cmd::factory_order::FactoryOrderArgs),
     Provision(cmd::factory_provision::FactoryProvisionArgs),
@@ -98,6 +106,36 @@ enum FactoryCommand {
 #[derive(Subcommand, Debug)]
 enum DeviceCommand {
     ConsoleLogin(cmd::device_console::DeviceConsoleLoginArgs),
+    Run(cmd::device_run::DeviceRunArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum ServerCommand {
+    /// Operator API tokens.
+    #[command(subcommand)]
+    Token(ServerTokenCommand),
+    /// Enroll a family CA (group) or one device certificate.
+    #[command(subcommand)]
+    Enroll(ServerEnrollCommand),
+    ImportManifest(cmd::server_import_manifest::ServerImportManifestArgs),
+    Revoke(cmd::server_revoke::ServerRevokeArgs),
+    Disable(cmd::server_disable::ServerDisableArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum ServerTokenCommand {
+    Create(cmd::server_token_create::ServerTokenCreateArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum ServerEnrollCommand {
+    Group(Box<cmd::server_enroll_group::ServerEnrollGroupArgs>),
+    Cert(cmd::server_enroll_cert::ServerEnrollCertArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum FleetCommand {
+    Sim(cmd::fleet_sim::FleetSimArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -158,6 +196,25 @@ fn main() -> ExitCode {
         Command::Factory(FactoryCommand::Report(args)) => cmd::factory_report::run(args),
         Command::Factory(FactoryCommand::ConsolePassword(args)) => cmd::factory_console_password::run(args),
         Command::Device(DeviceCommand::ConsoleLogin(args)) => cmd::device_console::run(args),
+        Command::Device(DeviceCommand::Run(args)) => cmd::device_run::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Server(ServerCommand::Token(ServerTokenCommand::Create(args))) => {
+            cmd::server_token_create::run(args)
+        }
+        Command::Server(ServerCommand::Enroll(ServerEnrollCommand::Group(args))) => {
+            cmd::server_enroll_group::run(*args)
+        }
+        Command::Server(ServerCommand::Enroll(ServerEnrollCommand::Cert(args))) => {
+            cmd::server_enroll_cert::run(args)
+        }
+        Command::Server(ServerCommand::ImportManifest(args)) => cmd::server_import_manifest::run(args),
+        Command::Server(ServerCommand::Revoke(args)) => cmd::server_revoke::run(args),
+        Command::Server(ServerCommand::Disable(args)) => cmd::server_disable::run(args),
+        Command::Fleet(FleetCommand::Sim(args)) => cmd::fleet_sim::run(args),
+        Command::Media(MediaCommand::EncryptHls(args)) => cmd::media_encrypt_hls::run(args),
+        Command::Media(MediaCommand::DecryptHls(args)) => cmd::media_decrypt_hls::run(args),
+        Command::Media(MediaCommand::EncryptEs(args)) => cmd::media_encrypt_es::run(args),
+        Command::Media(MediaCommand::DecryptEs(args)) => cmd::media_decrypt_es::run(args),
         Command::Fw(FwCommand::Keygen(args)) => cmd::fw_keygen::run(args),
         Command::Fw(FwCommand::Sign(args)) => cmd::fw_sign::run(args),
         Command::Fw(FwCommand::Verify(args)) => cmd::fw_verify::run(args),
@@ -165,10 +222,6 @@ fn main() -> ExitCode {
         Command::Fw(FwCommand::Decrypt(args)) => cmd::fw_decrypt::run(args),
         Command::Fw(FwCommand::Rewrap(args)) => cmd::fw_rewrap::run(args),
         Command::Boot(BootCommand::Sim(args)) => cmd::boot_sim::run(args),
-        Command::Media(MediaCommand::EncryptHls(args)) => cmd::media_encrypt_hls::run(args),
-        Command::Media(MediaCommand::DecryptHls(args)) => cmd::media_decrypt_hls::run(args),
-        Command::Media(MediaCommand::EncryptEs(args)) => cmd::media_encrypt_es::run(args),
-        Command::Media(MediaCommand::DecryptEs(args)) => cmd::media_decrypt_es::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,10 +6,8 @@
 use std::sync::Arc;
 
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, ED25519, UnparsedPublicKey, VerificationAlgorithm};
-use ironclad_pki::{RevocationCheck, RevocationReason, RevocationStatus};
 use ironclad_proto::{Challenge, ChallengeResponse, SessionRequest, SessionResponse, auth_message};
-use time::OffsetDateTime;
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::prelude::FromDer;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
 use crate::clock::Clock;
@@ -17,8 +15,8 @@ use crate::config::AuthLimits;
 use crate::error::{Error, Refusal, Result};
 use crate::registry::random_hex;
 use crate::store::{
-    AuditRecord, ChallengeTake, DeviceRecord, Enrollment, EnrollmentKind, EnrollmentStatus, MatchKey,
-    Outcome, Store, StoredChallenge, StoredSession,
+    AuditRecord, ChallengeOp, ChallengeTake, DeviceRecord, Enrollment, EnrollmentKind, EnrollmentStatus,
+    MatchKey, Outcome, Store, StoredChallenge, StoredSession,
 };
 use crate::tls::ConnectionInfo;
 use crate::trust::{Trust, VerifiedChain, sha256};
@@ -29,19 +27,6 @@ pub(crate) struct Admitted {
     pub(crate) chain: VerifiedChain,
     pub(crate) cert_sha256: [u8; 32],
     pub(crate) enrollment: Enrollment,
-}
-
-/// The revocation status looked up (asynchronously) before chain verification, handed to the
-/// PKI's synchronous check.
-struct Prefetched {
-    serial: String,
-    status: RevocationStatus,
-}
-
-impl RevocationCheck for Prefetched {
-    fn status(&self, serial: &str) -> ironclad_pki::Result<RevocationStatus> {
-        Ok(if serial == self.serial { self.status } else { RevocationStatus::Unknown })
-    }
 }
 
 /// The first enrollment in lookup order: the certificate, then its key, then each CA up the
@@ -108,7 +93,19 @@ impl DeviceAuth {
         detail: String,
         device_id: Option<String>,
     ) -> Result<()> {
-        let record = AuditRecord {
+        let record = self.audit_record(event, conn, refusal, detail, device_id);
+        self.store.append_audit(&record).await
+    }
+
+    fn audit_record(
+        &self,
+        event: &str,
+        conn: &ConnectionInfo,
+        refusal: Option<&Refusal>,
+        detail: String,
+        device_id: Option<String>,
+    ) -> AuditRecord {
+        AuditRecord {
             at: self.clock.unix(),
             event: event.to_owned(),
             outcome: if refusal.is_some() { Outcome::Refused } else { Outcome::Ok },
@@ -117,8 +114,7 @@ impl DeviceAuth {
             device_id,
             actor: conn.leaf_sha256().map(hex::encode),
             peer: Some(conn.remote_addr().to_string()),
-        };
-        self.store.append_audit(&record).await
+        }
     }
 
     async fn refuse<T>(
@@ -133,67 +129,52 @@ impl DeviceAuth {
         Err(Error::Refused(r))
     }
 
-    /// Chain (webpki through the PKI), revocation (registry status, by serial) and enrollment
-    /// (lookup order of [`decide`]).
-    pub(crate) async fn admit(&self, event: &str, conn: &ConnectionInfo) -> Result<Admitted> {
-        let Some(chain) = conn.peer_certificates() else {
+    /// Chain (webpki through the PKI), then revocation (registry status, by serial) and
+    /// enrollment (lookup order of [`decide`]), read in one store round trip together with the
+    /// step's challenge operation `op` ([`Store::admission`]).
+    pub(crate) async fn admit(
+        &self,
+        event: &str,
+        conn: &ConnectionInfo,
+        op: ChallengeOp<'_>,
+    ) -> Result<(Admitted, Option<ChallengeTake>)> {
+        let (Some(chain), Some(cert_sha256)) = (conn.peer_certificates(), conn.leaf_sha256()) else {
             return self.refuse(event, conn, None, Refusal::NoClientCertificate).await;
-        };
-        let leaf = &chain[0];
-        // The CN is only claimed until the chain verifies; it names the device in the audit
-        // record of a revoked certificate, whose chain did verify.
-        let (serial, claimed_cn) = match X509Certificate::from_der(leaf) {
-            Ok((_, c)) => (
-                ironclad_pki::normalize_serial(&hex::encode(c.raw_serial())).unwrap_or_default(),
-                c.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_owned),
-            ),
-            Err(e) => return self.refuse(event, conn, None, Refusal::ChainInvalid(e.to_string())).await,
-        };
-        let status = match self.store.revocation(&serial).await? {
-            None => RevocationStatus::Good,
-            Some(r) => RevocationStatus::Revoked {
-                reason: r.reason.parse().unwrap_or(RevocationReason::Unspecified),
-                at: OffsetDateTime::from_unix_timestamp(r.revoked_at).unwrap_or(OffsetDateTime::UNIX_EPOCH),
-            },
         };
         let snapshot = self.trust.snapshot();
         let now = self.clock.now();
         let cached = conn.cached_chain(snapshot.generation()).filter(|v| now <= v.device.not_after());
         let verified = match cached {
-            Some(v) => {
-                if let RevocationStatus::Revoked { reason, .. } = status {
-                    let r = Refusal::Revoked { serial, reason: reason.name().to_owned() };
-                    return self.refuse(event, conn, Some(v.device.device_id().to_owned()), r).await;
-                }
-                v
-            }
-            None => match snapshot.verify(chain, now, &Prefetched { serial, status }) {
+            Some(v) => v,
+            // Revocation is the registry's, checked below for every request, so the chain is
+            // verified without it (the PKI checks the leaf's serial last, after the path).
+            // Usually the handshake verified this chain already.
+            None => match snapshot.verify_remembered(chain, now) {
                 Ok(v) => {
                     conn.cache_chain(snapshot.generation(), v.clone());
                     v
                 }
-                Err(ironclad_pki::Error::Revoked { serial, reason }) => {
-                    let r = Refusal::Revoked { serial, reason: reason.name().to_owned() };
-                    return self.refuse(event, conn, claimed_cn, r).await;
-                }
                 Err(e) => return self.refuse(event, conn, None, Refusal::ChainInvalid(e.to_string())).await,
             },
         };
-        let cert_sha256 = sha256(leaf);
-        let mut order =
-            vec![MatchKey::Certificate(cert_sha256), MatchKey::PublicKey(sha256(verified.device.spki_der()))];
-        order.extend(verified.ca_path.iter().map(|fp| MatchKey::Ca(*fp)));
-        let found = self.store.enrollments_by_keys(&order).await?;
         let device_id = verified.device.device_id().to_owned();
-        match decide(&order, &found, &device_id) {
-            Ok(e) => Ok(Admitted { enrollment: e.clone(), chain: verified, cert_sha256 }),
+        let mut order = Vec::with_capacity(2 + verified.ca_path.len());
+        order.push(MatchKey::Certificate(cert_sha256));
+        order.push(MatchKey::PublicKey(sha256(verified.device.spki_der())));
+        order.extend(verified.ca_path.iter().map(|fp| MatchKey::Ca(*fp)));
+        let found = self.store.admission(verified.device.serial(), &order, op).await?;
+        if let Some(r) = found.revocation {
+            let r = Refusal::Revoked { serial: r.serial, reason: r.reason };
+            return self.refuse(event, conn, Some(device_id), r).await;
+        }
+        match decide(&order, &found.enrollments, &device_id) {
+            Ok(e) => Ok((Admitted { enrollment: e.clone(), chain: verified, cert_sha256 }, found.challenge)),
             Err(r) => self.refuse(event, conn, Some(device_id), r).await,
         }
     }
 
     /// `POST /v1/auth/challenge`.
     pub(crate) async fn challenge(&self, conn: &ConnectionInfo) -> Result<ChallengeResponse> {
-        let admitted = self.admit("device.challenge", conn).await?;
         let mut bytes = [0u8; 32];
         aws_lc_rs::rand::fill(&mut bytes).map_err(|_| Error::Tls("system RNG failed".into()))?;
         let now = self.clock.unix();
@@ -201,12 +182,13 @@ impl DeviceAuth {
         let stored = StoredChallenge {
             id: random_hex(16)?,
             challenge: bytes,
-            cert_sha256: admitted.cert_sha256,
+            cert_sha256: conn.leaf_sha256().unwrap_or_default(),
             session_binding: sha256(conn.exporter().as_bytes()),
             issued_at: now,
             expires_at: now.saturating_add(ttl),
         };
-        self.store.insert_challenge(&stored).await?;
+        // Stored with the lookup; handed out only if the device is admitted.
+        self.admit("device.challenge", conn, ChallengeOp::Insert(&stored)).await?;
         Ok(ChallengeResponse {
             challenge_id: stored.id,
             challenge: Challenge::from(bytes),
@@ -221,19 +203,21 @@ impl DeviceAuth {
         req: &SessionRequest,
     ) -> Result<SessionResponse> {
         const EVENT: &str = "device.session";
-        let admitted = self.admit(EVENT, conn).await?;
-        let device_id = admitted.chain.device.device_id().to_owned();
-        let refuse = |r| self.refuse(EVENT, conn, Some(device_id.clone()), r);
+        let now = self.clock.unix();
         let well_formed =
             req.challenge_id.len() == 32 && req.challenge_id.bytes().all(|b| b.is_ascii_hexdigit());
-        if !well_formed {
-            return refuse(Refusal::ChallengeUnknown).await;
-        }
-        let now = self.clock.unix();
-        let challenge = match self.store.consume_challenge(&req.challenge_id, now).await? {
-            ChallengeTake::Fresh(c) => c,
-            ChallengeTake::Used(_) => return refuse(Refusal::ChallengeReplayed).await,
-            ChallengeTake::Unknown => return refuse(Refusal::ChallengeUnknown).await,
+        let op = if well_formed {
+            ChallengeOp::Consume { id: &req.challenge_id, at: now }
+        } else {
+            ChallengeOp::None
+        };
+        let (admitted, taken) = self.admit(EVENT, conn, op).await?;
+        let device_id = admitted.chain.device.device_id().to_owned();
+        let refuse = |r| self.refuse(EVENT, conn, Some(device_id.clone()), r);
+        let challenge = match taken {
+            Some(ChallengeTake::Fresh(c)) => c,
+            Some(ChallengeTake::Used(_)) => return refuse(Refusal::ChallengeReplayed).await,
+            Some(ChallengeTake::Unknown) | None => return refuse(Refusal::ChallengeUnknown).await,
         };
         if now > challenge.expires_at {
             return refuse(Refusal::ChallengeExpired).await;
@@ -254,33 +238,32 @@ impl DeviceAuth {
         let token = zeroize::Zeroizing::new(hex::encode(token));
         let ttl = i64::try_from(self.limits.session_ttl_secs).unwrap_or(i64::MAX / 4);
         let serial = admitted.chain.device.serial().to_owned();
-        self.store
-            .insert_session(&StoredSession {
-                token_sha256: sha256(token.as_bytes()),
-                device_id: device_id.clone(),
-                cert_sha256: admitted.cert_sha256,
-                serial: serial.clone(),
-                created_at: now,
-                expires_at: now.saturating_add(ttl),
-            })
-            .await?;
-        self.store
-            .record_device(&DeviceRecord {
-                device_id: device_id.clone(),
-                cert_sha256: hex::encode(admitted.cert_sha256),
-                serial,
-                enrollment_id: admitted.enrollment.id.clone(),
-                first_seen: now,
-                last_seen: now,
-                auth_count: 1,
-            })
-            .await?;
+        let session = StoredSession {
+            token_sha256: sha256(token.as_bytes()),
+            device_id: device_id.clone(),
+            cert_sha256: admitted.cert_sha256,
+            serial: serial.clone(),
+            created_at: now,
+            expires_at: now.saturating_add(ttl),
+        };
+        let device = DeviceRecord {
+            device_id: device_id.clone(),
+            cert_sha256: hex::encode(admitted.cert_sha256),
+            serial,
+            enrollment_id: admitted.enrollment.id.clone(),
+            first_seen: now,
+            last_seen: now,
+            auth_count: 1,
+        };
         let detail = format!(
             "session opened via {:?} enrollment {}",
             admitted.enrollment.kind(),
             admitted.enrollment.id
         );
-        self.audit(EVENT, conn, None, detail, Some(device_id.clone())).await?;
+        let audit = self.audit_record(EVENT, conn, None, detail, Some(device_id.clone()));
+        // Session, device record and audit record are written together: no session without
+        // its audit record.
+        self.store.open_session(&session, &device, &audit).await?;
         Ok(SessionResponse { token: token.to_string(), device_id, expires_in: self.limits.session_ttl_secs })
     }
 

@@ -7,9 +7,10 @@
 //!   returns a [`RunningServer`] with its port, its [`Registry`] and a graceful
 //!   [`RunningServer::shutdown`].
 //! - TLS: rustls 0.23, TLS 1.3 and 1.2 (extended master secret required), client certificates
-//!   requested from everyone and verified against the trusted CAs (`WebPkiClientVerifier`); our
-//!   own tokio-rustls accept loop puts each connection's certificates and exporter value in a
-//!   [`ConnectionInfo`] request extension.
+//!   requested from everyone and verified against the trusted CAs by the PKI's
+//!   [`ironclad_pki::ChainVerifier`] (the result is remembered, so a connection's requests do
+//!   not verify the chain again); our own tokio-rustls accept loop puts each connection's
+//!   certificates and exporter value in a [`ConnectionInfo`] request extension.
 //! - Device authentication on every device request: chain ([`ironclad_pki::ChainVerifier`]),
 //!   revocation (registry status by serial), enrollment (individual by certificate, then by
 //!   key, then groups up the chain, nearest first; a disabled match blocks). Then the

@@ -17,8 +17,10 @@ use crate::store::{
 };
 use crate::trust::{Trust, sha256};
 
-/// One line of a factory manifest (`manifest.jsonl` from `ironclad cert issue-batch`): the
-/// issued certificate's record, optionally with the certificate itself.
+/// One line of a factory manifest: the issued certificate's record, optionally with the
+/// certificate itself. Both manifests parse as written: `ironclad cert issue-batch`'s
+/// `manifest.jsonl` and `ironclad factory provision --manifest` (whose other fields, `order`,
+/// `not_after` and `fw_decrypt_public`, are accepted and ignored here).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestRecord {
     /// Serial, hex.
@@ -86,7 +88,7 @@ impl Registry {
     /// Registry operations on `store` (for local administration, e.g. creating the first
     /// admin token before the server runs).
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Self> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = Arc::new(crate::tls::crypto_provider());
         Ok(Registry { store, clock, trust: Arc::new(Trust::new(Vec::new(), provider)?) })
     }
 
@@ -230,6 +232,12 @@ impl Registry {
                     let der = pem::parse(text).map_err(|e| bad(format!("certificate: {e}")))?.into_contents();
                     if sha256(&der) != fp {
                         return Err(bad("certificate does not match sha256_fingerprint".into()));
+                    }
+                    let (_, cert) =
+                        X509Certificate::from_der(&der).map_err(|e| bad(format!("certificate: {e}")))?;
+                    let cn = cert.subject().iter_common_name().next().and_then(|c| c.as_str().ok());
+                    if cn != Some(r.device_id.as_str()) {
+                        return Err(bad(format!("device_id {} is not the certificate's CN", r.device_id)));
                     }
                     Some(der)
                 }

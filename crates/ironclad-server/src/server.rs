@@ -113,7 +113,7 @@ impl ServerBuilder {
             Some(s) => s,
             None => open_store(&config.storage).await?,
         };
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = Arc::new(crate::tls::crypto_provider());
         let trust = Arc::new(Trust::new(anchors, provider.clone())?);
         trust.refresh(store.as_ref()).await?;
         let tls = server_config(

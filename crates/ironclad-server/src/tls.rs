@@ -87,6 +87,21 @@ impl ServerIdentity {
     }
 }
 
+/// aws-lc-rs with AES-128-GCM first: its key schedule and PRF run on SHA-256, which the CPU
+/// accelerates, where AES-256-GCM's SHA-384 runs in software (a full handshake spends about
+/// 5% of its time there). Mozilla's recommended server configuration orders them the same way.
+pub(crate) fn crypto_provider() -> CryptoProvider {
+    use rustls::CipherSuite as S;
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    let first = [
+        S::TLS13_AES_128_GCM_SHA256,
+        S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        S::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    ];
+    provider.cipher_suites.sort_by_key(|s| !first.contains(&s.suite()));
+    provider
+}
+
 /// The rustls server configuration.
 pub(crate) fn server_config(
     identity: &ServerIdentity,
@@ -105,6 +120,11 @@ pub(crate) fn server_config(
     // Without the extended master secret a TLS 1.2 exporter is not unique to one session
     // (triple handshake), and the challenge binding would not hold.
     config.require_ems = true;
+    // No resumption: every connection's handshake is signed by the device's key (in its
+    // secure element), and no session state or tickets are kept or sent for nothing.
+    config.send_tls13_tickets = 0;
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.ignore_client_order = true;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -2,25 +2,26 @@
 //! whose proof of possession is done (enabled or disabled: a disabled group must still be
 //! recognised, to refuse its devices with a precise reason) plus the configured anchors.
 //!
-//! One immutable [`TrustSet`] snapshot serves the TLS handshake (a rustls
-//! `WebPkiClientVerifier` over the anchors) and chain verification
-//! ([`ironclad_pki::ChainVerifier`]); enrollment changes and a periodic refresh swap in a new one.
+//! One immutable [`TrustSet`] snapshot serves the TLS handshake and the device endpoints: both
+//! verify chains with [`ironclad_pki::ChainVerifier`] (webpki, clientAuth, the device profile),
+//! and a chain verified during the handshake is not verified again by the first request.
+//! Enrollment changes and a periodic refresh swap in a new snapshot when the anchors changed.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
+use ironclad_pki::danger::SkipRevocationCheck;
 use ironclad_pki::{ChainVerifier, RevocationCheck, VerifiedDevice};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
-use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use time::OffsetDateTime;
 use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::store::Store;
 
 /// SHA-256.
@@ -63,14 +64,24 @@ pub(crate) struct VerifiedChain {
     pub(crate) ca_path: Vec<[u8; 32]>,
 }
 
+/// Most verified chains one snapshot remembers (about 1 KiB each); the memory is cleared when
+/// full.
+const VERIFIED_CACHE: usize = 16_384;
+
 /// One snapshot of the trusted CAs.
 pub(crate) struct TrustSet {
     /// Distinguishes snapshots: a chain verified under one is re-verified under the next.
     generation: u64,
+    /// SHA-256 of every configured and enrolled CA offered to [`TrustSet::build`], sorted: a
+    /// refresh that finds the same set keeps this snapshot.
+    offered: Vec<[u8; 32]>,
     anchors: Vec<Vec<u8>>,
     links: HashMap<[u8; 32], CaLink>,
     verifier: Option<ChainVerifier>,
-    tls: Arc<dyn ClientCertVerifier>,
+    /// Chains verified under this snapshot, by SHA-256 over the presented certificates: the
+    /// handshake's verification serves the connection's first request, and a device that
+    /// reconnects is not verified again.
+    verified: Mutex<HashMap<[u8; 32], VerifiedChain>>,
 }
 
 impl std::fmt::Debug for TrustSet {
@@ -80,9 +91,9 @@ impl std::fmt::Debug for TrustSet {
 }
 
 impl TrustSet {
-    fn build(anchors: Vec<Vec<u8>>, provider: &Arc<CryptoProvider>) -> Result<Self> {
+    fn build(anchors: Vec<Vec<u8>>) -> Result<Self> {
+        let offered = offered(&anchors);
         let mut links = HashMap::new();
-        let mut roots = RootCertStore::empty();
         let mut usable = Vec::new();
         for der in anchors {
             let fp = sha256(&der);
@@ -93,26 +104,57 @@ impl TrustSet {
                 tracing::warn!("skipping an unparseable trusted CA certificate {}", hex::encode(fp));
                 continue;
             };
-            if roots.add(CertificateDer::from(der.clone())).is_err() {
-                tracing::warn!("skipping a trusted CA certificate rustls refuses {}", hex::encode(fp));
+            // One at a time, so one bad certificate does not take the others down.
+            if let Err(e) = ChainVerifier::new([&der], std::iter::empty::<&[u8]>()) {
+                tracing::warn!("skipping a trusted CA certificate webpki refuses {}: {e}", hex::encode(fp));
                 continue;
             }
             links.insert(fp, link);
             usable.push(der);
         }
-        let (verifier, tls) = if usable.is_empty() {
-            (None, Arc::new(RejectAll::new(provider)) as Arc<dyn ClientCertVerifier>)
+        let verifier = if usable.is_empty() {
+            None
         } else {
-            let chain = ChainVerifier::new(usable.iter(), std::iter::empty::<&[u8]>())?;
-            let tls = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .allow_unauthenticated()
-                .build()
-                .map_err(|e| Error::Tls(e.to_string()))?;
-            (Some(chain), tls)
+            Some(ChainVerifier::new(usable.iter(), std::iter::empty::<&[u8]>())?)
         };
         static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(TrustSet { generation, anchors: usable, links, verifier, tls })
+        Ok(TrustSet {
+            generation,
+            offered,
+            anchors: usable,
+            links,
+            verifier,
+            verified: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// [`TrustSet::verify`] without revocation (the registry's, checked on every request),
+    /// remembered: a chain presented again under this snapshot is not verified again while it
+    /// is within its validity.
+    pub(crate) fn verify_remembered(
+        &self,
+        chain: &[CertificateDer<'_>],
+        now: OffsetDateTime,
+    ) -> std::result::Result<VerifiedChain, ironclad_pki::Error> {
+        let mut hasher = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        for cert in chain {
+            hasher.update(&(cert.len() as u64).to_be_bytes());
+            hasher.update(cert);
+        }
+        let mut key = [0u8; 32];
+        key.copy_from_slice(hasher.finish().as_ref());
+        let remembered = self.verified.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+        if let Some(v) = remembered.filter(|v| now <= v.device.not_after()) {
+            return Ok(v);
+        }
+        let v = self.verify(chain, now, &SkipRevocationCheck)?;
+        let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= VERIFIED_CACHE {
+            cache.clear();
+        }
+        cache.insert(key, v.clone());
+        Ok(v)
     }
 
     /// This snapshot's generation.
@@ -124,12 +166,12 @@ impl TrustSet {
     /// not anchors are used for path building only.
     pub(crate) fn verify(
         &self,
-        chain: &[CertificateDer<'static>],
+        chain: &[CertificateDer<'_>],
         now: OffsetDateTime,
         revocation: &dyn RevocationCheck,
     ) -> std::result::Result<VerifiedChain, ironclad_pki::Error> {
         let leaf = chain.first().ok_or(ironclad_pki::Error::UnknownIssuer)?;
-        let extras: Vec<&CertificateDer<'static>> =
+        let extras: Vec<&CertificateDer<'_>> =
             chain[1..].iter().filter(|c| !self.links.contains_key(&sha256(c))).collect();
         let verifier = self.verifier.as_ref().ok_or(ironclad_pki::Error::UnknownIssuer)?;
         let device = match verifier.verify_device(leaf, now, revocation) {
@@ -175,7 +217,7 @@ pub(crate) struct Trust {
 
 impl Trust {
     pub(crate) fn new(configured: Vec<Vec<u8>>, provider: Arc<CryptoProvider>) -> Result<Self> {
-        let set = TrustSet::build(configured.clone(), &provider)?;
+        let set = TrustSet::build(configured.clone())?;
         Ok(Trust { current: RwLock::new(Arc::new(set)), configured, provider })
     }
 
@@ -183,19 +225,44 @@ impl Trust {
         self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Reloads the group CAs from `store`.
+    /// Reloads the group CAs from `store`; the snapshot (and what it remembers) is kept when
+    /// they did not change.
     pub(crate) async fn refresh(&self, store: &dyn Store) -> Result<()> {
         let mut anchors = self.configured.clone();
         anchors.extend(store.trusted_group_cas().await?.into_iter().filter_map(|e| e.der));
-        let set = TrustSet::build(anchors, &self.provider)?;
+        if self.snapshot().offered == offered(&anchors) {
+            return Ok(());
+        }
+        let set = TrustSet::build(anchors)?;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
         Ok(())
     }
 }
 
+fn offered(anchors: &[Vec<u8>]) -> Vec<[u8; 32]> {
+    let mut fps: Vec<[u8; 32]> = anchors.iter().map(|der| sha256(der)).collect();
+    fps.sort_unstable();
+    fps.dedup();
+    fps
+}
+
+/// A PKI verification failure as rustls reports it (the accept loop audits
+/// `InvalidCertificate` as `client_certificate_invalid`).
+fn tls_error(e: ironclad_pki::Error) -> rustls::Error {
+    let c = match e {
+        ironclad_pki::Error::UnknownIssuer => CertificateError::UnknownIssuer,
+        ironclad_pki::Error::Expired { .. } => CertificateError::Expired,
+        ironclad_pki::Error::NotYetValid { .. } => CertificateError::NotValidYet,
+        ironclad_pki::Error::CertSignatureInvalid => CertificateError::BadSignature,
+        other => CertificateError::Other(rustls::OtherError(Arc::new(other))),
+    };
+    rustls::Error::InvalidCertificate(c)
+}
+
 /// The rustls client-certificate verifier: asks every client for a certificate, admits
 /// clients without one (operator API, health check; device endpoints then refuse them), and
-/// verifies presented chains against the current [`TrustSet`].
+/// verifies presented chains against the current [`TrustSet`] (remembering the result for the
+/// connection's requests).
 #[derive(Debug)]
 pub(crate) struct EnrolledCaVerifier(pub(crate) Arc<Trust>);
 
@@ -219,7 +286,15 @@ impl ClientCertVerifier for EnrolledCaVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> std::result::Result<ClientCertVerified, rustls::Error> {
-        self.0.snapshot().tls.verify_client_cert(end_entity, intermediates, now)
+        let now = i64::try_from(now.as_secs())
+            .ok()
+            .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+            .ok_or(rustls::Error::FailedToGetCurrentTime)?;
+        let mut chain = Vec::with_capacity(1 + intermediates.len());
+        chain.push(end_entity.clone());
+        chain.extend(intermediates.iter().cloned());
+        self.0.snapshot().verify_remembered(&chain, now).map_err(tls_error)?;
+        Ok(ClientCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -252,69 +327,5 @@ impl ClientCertVerifier for EnrolledCaVerifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.provider.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// Before any CA is trusted: clients may connect without a certificate, and every presented
-/// certificate is refused as coming from an unknown issuer.
-#[derive(Debug)]
-struct RejectAll {
-    provider: Arc<CryptoProvider>,
-}
-
-impl RejectAll {
-    fn new(provider: &Arc<CryptoProvider>) -> Self {
-        RejectAll { provider: provider.clone() }
-    }
-}
-
-impl ClientCertVerifier for RejectAll {
-    fn client_auth_mandatory(&self) -> bool {
-        false
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
-    }
-
-    fn verify_client_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
-    ) -> std::result::Result<ClientCertVerified, rustls::Error> {
-        Err(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }

@@ -10,6 +10,7 @@ mod media;
 mod pkcs11;
 mod pki;
 mod refusals;
+mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

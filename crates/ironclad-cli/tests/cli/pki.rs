@@ -219,6 +219,10 @@ fn demo_runs_every_stage() {
         "chain verification",
         "revoked device refused",
         "impostor refused",
+        "cloud server",
+        "family enrollment",
+        "device authentication",
+        "impostor refused at the cloud",
     ] {
         assert!(stages.contains(&stage), "{stage} missing: {stages:?}");
     }

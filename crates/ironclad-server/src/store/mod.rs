@@ -17,9 +17,9 @@ use std::pin::Pin;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::{
-    ApiToken, AuditEntry, AuditRecord, ChallengeTake, DeviceRecord, Enrollment, EnrollmentKind,
-    EnrollmentStatus, ImportCounts, MatchKey, Outcome, Revocation, Role, StoredChallenge, StoredSession,
-    StoredState,
+    Admission, ApiToken, AuditEntry, AuditRecord, ChallengeOp, ChallengeTake, DeviceRecord, Enrollment,
+    EnrollmentKind, EnrollmentStatus, ImportCounts, MatchKey, Outcome, Revocation, Role, StoredChallenge,
+    StoredSession, StoredState,
 };
 
 use crate::error::Result;
@@ -46,6 +46,32 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The enrollments matching any of `keys` (in no particular order), in one query: the
     /// authentication lookup.
     fn enrollments_by_keys<'a>(&'a self, keys: &'a [MatchKey]) -> StoreFuture<'a, Vec<Enrollment>>;
+    /// Everything one authentication step reads, in one round trip where the backend allows:
+    /// the revocation of `serial`, the enrollments matching `keys`, and the step's challenge
+    /// operation. The operation runs whatever the lookup finds: a challenge stored for a
+    /// device that is then refused is never handed out, and one consumed by a refused device
+    /// is spent.
+    fn admission<'a>(
+        &'a self,
+        serial: &'a str,
+        keys: &'a [MatchKey],
+        op: ChallengeOp<'a>,
+    ) -> StoreFuture<'a, Admission> {
+        Box::pin(async move {
+            let revocation = self.revocation(serial).await?;
+            let mut enrollments = self.enrollments_by_keys(keys).await?;
+            enrollments.iter_mut().for_each(|e| e.der = None);
+            let challenge = match op {
+                ChallengeOp::None => None,
+                ChallengeOp::Insert(c) => {
+                    self.insert_challenge(c).await?;
+                    None
+                }
+                ChallengeOp::Consume { id, at } => Some(self.consume_challenge(id, at).await?),
+            };
+            Ok(Admission { revocation, enrollments, challenge })
+        })
+    }
     /// Every enrollment, oldest first.
     fn list_enrollments(&self) -> StoreFuture<'_, Vec<Enrollment>>;
     /// Group enrollments whose CA is trusted for chain building (proof of possession done,
@@ -85,6 +111,20 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn consume_challenge<'a>(&'a self, id: &'a str, at: i64) -> StoreFuture<'a, ChallengeTake>;
     /// Stores a session.
     fn insert_session<'a>(&'a self, session: &'a StoredSession) -> StoreFuture<'a, ()>;
+    /// What a successful authentication writes, atomically where the backend allows: the
+    /// session, the device's registry record, and the audit record.
+    fn open_session<'a>(
+        &'a self,
+        session: &'a StoredSession,
+        device: &'a DeviceRecord,
+        audit: &'a AuditRecord,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.insert_session(session).await?;
+            self.record_device(device).await?;
+            self.append_audit(audit).await
+        })
+    }
     /// A session by the SHA-256 of its token.
     fn session<'a>(&'a self, token_sha256: &'a [u8; 32]) -> StoreFuture<'a, Option<StoredSession>>;
     /// Deletes challenges and sessions that expired before `at`; returns how many rows went.

@@ -28,7 +28,8 @@ macro_rules! store_suite_tests {
         $crate::store_suite_tests!(@tests $make;
             enrollments_round_trip, lookup_by_keys, trusted_cas, import_is_atomic_and_idempotent,
             challenges_are_single_use, concurrent_consumption_has_one_winner, sessions_and_purge,
-            devices_upsert, revocations, device_state_versions, audit_log, api_tokens);
+            devices_upsert, revocations, device_state_versions, audit_log, api_tokens,
+            admission_in_one_call, open_session_writes_all_three, group_commit_keeps_failures_apart);
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
         $(
@@ -286,4 +287,105 @@ pub async fn api_tokens(s: &Arc<dyn Store>) {
         .unwrap();
     let names: Vec<String> = s.list_api_tokens().await.unwrap().into_iter().map(|t| t.name).collect();
     assert_eq!(names, ["admin", "ci"]);
+}
+
+/// The lookup of one authentication step together with its challenge operation.
+pub async fn admission_in_one_call(s: &Arc<dyn Store>) {
+    let cert = MatchKey::Certificate(h(1));
+    let group = MatchKey::Ca(h(2));
+    s.insert_enrollment(&enrollment("i1", cert, EnrollmentStatus::Enabled)).await.unwrap();
+    s.insert_enrollment(&enrollment("g1", group, EnrollmentStatus::Disabled)).await.unwrap();
+    let keys = [cert, MatchKey::PublicKey(h(3)), group];
+
+    let c = challenge("a1", 1000);
+    let a = s.admission("0a", &keys, ChallengeOp::Insert(&c)).await.unwrap();
+    assert_eq!(a.revocation, None);
+    let mut ids: Vec<&str> = a.enrollments.iter().map(|e| e.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["g1", "i1"]);
+    assert!(a.enrollments.iter().all(|e| e.der.is_none()), "authentication does not read certificates");
+    assert_eq!(a.challenge, None);
+
+    let r = Revocation { serial: "0a".into(), reason: "keyCompromise".into(), revoked_at: 5 };
+    s.revoke(&r).await.unwrap();
+    let a = s.admission("0a", &keys, ChallengeOp::Consume { id: "a1", at: 950 }).await.unwrap();
+    assert_eq!(a.revocation, Some(r));
+    assert_eq!(a.challenge, Some(ChallengeTake::Fresh(c.clone())));
+    let a = s.admission("0b", &keys[1..2], ChallengeOp::Consume { id: "a1", at: 951 }).await.unwrap();
+    assert_eq!((a.revocation, a.enrollments.len()), (None, 0));
+    assert_eq!(a.challenge, Some(ChallengeTake::Used(c)));
+    let a = s.admission("0b", &[], ChallengeOp::Consume { id: "zz", at: 951 }).await.unwrap();
+    assert_eq!(a.challenge, Some(ChallengeTake::Unknown));
+    let a = s.admission("0b", &keys, ChallengeOp::None).await.unwrap();
+    assert_eq!((a.enrollments.len(), a.challenge), (2, None));
+    // A clashing challenge ID fails the call.
+    let dup = s.admission("0b", &keys, ChallengeOp::Insert(&challenge("a1", 1000))).await;
+    assert!(matches!(dup, Err(Error::Conflict(_))), "{dup:?}");
+}
+
+/// Session, device record and audit record of a successful authentication.
+pub async fn open_session_writes_all_three(s: &Arc<dyn Store>) {
+    let sess = StoredSession {
+        token_sha256: h(4),
+        device_id: "cam-1".into(),
+        cert_sha256: h(5),
+        serial: "0c".into(),
+        created_at: 100,
+        expires_at: 700,
+    };
+    let dev = DeviceRecord {
+        device_id: "cam-1".into(),
+        cert_sha256: hex::encode(h(5)),
+        serial: "0c".into(),
+        enrollment_id: "e1".into(),
+        first_seen: 100,
+        last_seen: 100,
+        auth_count: 1,
+    };
+    let audit = AuditRecord {
+        at: 100,
+        event: "device.session".into(),
+        outcome: Outcome::Ok,
+        reason: None,
+        detail: "session opened".into(),
+        device_id: Some("cam-1".into()),
+        actor: None,
+        peer: None,
+    };
+    s.open_session(&sess, &dev, &audit).await.unwrap();
+    let later = StoredSession { token_sha256: h(6), created_at: 200, ..sess.clone() };
+    s.open_session(&later, &DeviceRecord { last_seen: 200, ..dev.clone() }, &audit).await.unwrap();
+    assert_eq!(s.session(&h(4)).await.unwrap(), Some(sess.clone()));
+    let d = s.device("cam-1").await.unwrap().unwrap();
+    assert_eq!((d.first_seen, d.last_seen, d.auth_count), (100, 200, 2));
+    assert_eq!(s.audit(10, Some("cam-1")).await.unwrap().len(), 2);
+    // A clashing token writes none of the three.
+    let clash = s.open_session(&sess, &DeviceRecord { last_seen: 300, ..dev }, &audit).await;
+    assert!(matches!(clash, Err(Error::Conflict(_))), "{clash:?}");
+    assert_eq!(s.device("cam-1").await.unwrap().unwrap().auth_count, 2);
+    assert_eq!(s.audit(10, Some("cam-1")).await.unwrap().len(), 2);
+}
+
+/// Many concurrent writes (batched into shared transactions by backends that group-commit):
+/// each failure stays with its own call and every success is durable.
+pub async fn group_commit_keeps_failures_apart(s: &Arc<dyn Store>) {
+    s.insert_challenge(&challenge("taken", 1000)).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = if i % 4 == 0 { "taken".to_owned() } else { format!("g{i}") };
+            (i, s.insert_challenge(&challenge(&id, 1000)).await)
+        }));
+    }
+    for t in tasks {
+        let (i, r) = t.await.unwrap();
+        if i % 4 == 0 {
+            assert!(matches!(r, Err(Error::Conflict(_))), "{i}: {r:?}");
+        } else {
+            r.unwrap();
+            let id = format!("g{i}");
+            assert!(matches!(s.consume_challenge(&id, 900).await.unwrap(), ChallengeTake::Fresh(_)));
+        }
+    }
 }

@@ -195,6 +195,36 @@ pub enum ChallengeTake {
     Unknown,
 }
 
+/// The challenge operation of an authentication step, run with its admission lookup
+/// ([`Store::admission`](super::Store::admission)).
+#[derive(Clone, Copy, Debug)]
+pub enum ChallengeOp<'a> {
+    /// Lookup only.
+    None,
+    /// Store a fresh challenge (`POST /v1/auth/challenge`).
+    Insert(&'a StoredChallenge),
+    /// Consume a challenge, as [`Store::consume_challenge`](super::Store::consume_challenge)
+    /// does (`POST /v1/auth/session`).
+    Consume {
+        /// Challenge ID.
+        id: &'a str,
+        /// Unix seconds.
+        at: i64,
+    },
+}
+
+/// What [`Store::admission`](super::Store::admission) read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Admission {
+    /// The serial's revocation, if revoked.
+    pub revocation: Option<Revocation>,
+    /// The enrollments matching the keys, in no particular order, without their certificates
+    /// (`der` is `None`).
+    pub enrollments: Vec<Enrollment>,
+    /// The outcome of [`ChallengeOp::Consume`].
+    pub challenge: Option<ChallengeTake>,
+}
+
 /// A device session as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredSession {

@@ -168,3 +168,30 @@ async fn factory_manifest_import_enrolls_each_device() {
     assert_eq!(e.wire_code(), Some(ironclad_proto::ErrorCode::BadRequest));
     assert!(e.to_string().contains("line 1"), "{e}");
 }
+
+/// A line of `ironclad factory provision --manifest` exactly as that command writes it.
+#[tokio::test]
+async fn factory_provision_manifest_imports_as_written() {
+    let pki = TestPki::new("Acme", 1);
+    let root = pki.root.der().to_vec();
+    let srv = TestServer::start_with(|b| b.trust_anchor(root)).await;
+    let device = pki.device(0, "cam-PO-1-000001");
+    let r = &device.record;
+    let line = serde_json::json!({
+        "device_id": r.device_id, "order": "PO-1", "serial": r.serial, "family": "cam",
+        "sha256_fingerprint": r.sha256_fingerprint, "not_after": r.not_after,
+        "certificate_pem": r.pem(), "fw_decrypt_public": "11".repeat(32),
+    });
+    let registry = srv.server.registry();
+    let report = registry.import_manifest(&format!("{line}\n"), "factory").await.unwrap();
+    assert_eq!((report.records, report.counts.inserted), (1, 1));
+    srv.connect(&device).await.authenticate().await.unwrap();
+
+    // A line whose device_id is not its certificate's CN is refused, naming the line.
+    let other = pki.device(0, "cam-PO-1-000002");
+    let mut bad = serde_json::to_value(&other.record).unwrap();
+    bad["certificate_pem"] = other.record.pem().into();
+    bad["device_id"] = "cam-PO-1-000009".into();
+    let e = registry.import_manifest(&format!("{line}\n{bad}\n"), "factory").await.unwrap_err();
+    assert!(e.to_string().contains("line 2") && e.to_string().contains("CN"), "{e}");
+}

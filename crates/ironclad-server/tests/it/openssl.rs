@@ -80,7 +80,17 @@ async fn openssl_client_with_unknown_ca_is_refused() {
         assert!(!out.contains("HTTP/1.1"), "{version}: the server answered:\n{out}");
         assert!(out.contains("alert"), "{version}: no TLS alert:\n{out}");
     }
-    let audit = srv.audit().await;
+    // The server audits a refused handshake after sending its alert: wait for the records.
+    let mut audit = srv.audit().await;
+    for _ in 0..100 {
+        let refused =
+            audit.iter().filter(|e| e.record.reason.as_deref() == Some("client_certificate_invalid")).count();
+        if refused >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        audit = srv.audit().await;
+    }
     let refused =
         audit.iter().filter(|e| e.record.reason.as_deref() == Some("client_certificate_invalid")).count();
     assert_eq!(refused, 2, "{audit:#?}");

@@ -15,9 +15,9 @@ use tokio_postgres::{Client, NoTls, Row, Statement};
 
 use super::types::{status_str, to32};
 use super::{
-    ApiToken, AuditEntry, AuditRecord, ChallengeTake, DeviceRecord, Enrollment, EnrollmentStatus,
-    ImportCounts, MatchKey, Outcome, Revocation, Store, StoreFuture, StoredChallenge, StoredSession,
-    StoredState,
+    Admission, ApiToken, AuditEntry, AuditRecord, ChallengeOp, ChallengeTake, DeviceRecord, Enrollment,
+    EnrollmentStatus, ImportCounts, MatchKey, Outcome, Revocation, Store, StoreFuture, StoredChallenge,
+    StoredSession, StoredState,
 };
 use crate::error::{Error, Result};
 
@@ -30,8 +30,16 @@ const MIGRATIONS: &[&str] = &[include_str!("001_initial.sql")];
 
 const ENROLLMENT_SELECT: &str = "SELECT id, match_key, status, device_id, der, verification_code, note, created_at, updated_at \
      FROM enrollments";
+/// The same, without the certificate (`der` comes back `None`): what authentication reads.
+const ADMISSION_SELECT: &str = "SELECT id, match_key, status, device_id, NULL::BYTEA, verification_code, note, created_at, \
+     updated_at FROM enrollments";
 const INSERT_ENROLLMENT: &str = "INSERT INTO enrollments (id, match_key, kind, status, device_id, der, \
      verification_code, note, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+/// Rows per statement of a bulk import.
+const IMPORT_CHUNK: usize = 5_000;
+/// An import of at least this many new rows refreshes the planner's statistics.
+const ANALYZE_AFTER: u64 = 5_000;
+const REVOCATION_SELECT: &str = "SELECT serial, reason, revoked_at FROM revocations WHERE serial = $1";
 const CHALLENGE_COLUMNS: &str = "id, challenge, cert_sha256, session_binding, issued_at, expires_at";
 const DEVICE_COLUMNS: &str =
     "device_id, cert_sha256, serial, enrollment_id, first_seen, last_seen, auth_count";
@@ -165,6 +173,39 @@ impl Store for PostgresStore {
         })
     }
 
+    fn admission<'a>(
+        &'a self,
+        serial: &'a str,
+        keys: &'a [MatchKey],
+        op: ChallengeOp<'a>,
+    ) -> StoreFuture<'a, Admission> {
+        Box::pin(async move {
+            // The statements go out together on one connection (tokio-postgres pipelines
+            // concurrent queries): one round trip.
+            let conn = self.conn().await?;
+            let keys: Vec<String> = keys.iter().map(ToString::to_string).collect();
+            let revocation = async {
+                let stmt = prepared(&conn, REVOCATION_SELECT).await?;
+                let rows = conn.client.query(&stmt, &[&serial]).await.map_err(Error::postgres)?;
+                Ok::<_, Error>(rows.first().map(revocation_row))
+            };
+            let enrollments = async {
+                let stmt = prepared(&conn, &format!("{ADMISSION_SELECT} WHERE match_key = ANY($1)")).await?;
+                let rows = conn.client.query(&stmt, &[&keys]).await.map_err(Error::postgres)?;
+                rows.iter().map(enrollment).collect::<Result<Vec<_>>>()
+            };
+            let challenge = async {
+                match op {
+                    ChallengeOp::None => Ok(None),
+                    ChallengeOp::Insert(c) => insert_challenge_on(&conn, c).await.map(|()| None),
+                    ChallengeOp::Consume { id, at } => consume_challenge_on(&conn, id, at).await.map(Some),
+                }
+            };
+            let (revocation, enrollments, challenge) = tokio::try_join!(revocation, enrollments, challenge)?;
+            Ok(Admission { revocation, enrollments, challenge })
+        })
+    }
+
     fn list_enrollments(&self) -> StoreFuture<'_, Vec<Enrollment>> {
         Box::pin(async move {
             let rows = self.query(&format!("{ENROLLMENT_SELECT} ORDER BY created_at, id"), &[]).await?;
@@ -212,37 +253,48 @@ impl Store for PostgresStore {
                 *client = connect_one(&self.url).await?;
             }
             let tx = client.transaction().await.map_err(Error::postgres)?;
+            // Whole columns as arrays, IMPORT_CHUNK rows per statement: a million rows in a
+            // few hundred round trips instead of a million.
             let stmt = tx
-                .prepare(&format!("{INSERT_ENROLLMENT} ON CONFLICT (match_key) DO NOTHING"))
+                .prepare(
+                    "INSERT INTO enrollments (id, match_key, kind, status, device_id, der, verification_code, \
+                     note, created_at, updated_at) SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], \
+                     $4::TEXT[], $5::TEXT[], $6::BYTEA[], $7::TEXT[], $8::TEXT[], $9::BIGINT[], $10::BIGINT[]) \
+                     ON CONFLICT (match_key) DO NOTHING",
+                )
                 .await
                 .map_err(Error::postgres)?;
             let mut counts = ImportCounts::default();
-            for e in rows {
+            for chunk in rows.chunks(IMPORT_CHUNK) {
+                let ids: Vec<&str> = chunk.iter().map(|e| e.id.as_str()).collect();
+                let keys: Vec<String> = chunk.iter().map(|e| e.key.to_string()).collect();
+                let kinds: Vec<&str> = chunk.iter().map(kind_str).collect();
+                let statuses: Vec<&str> = chunk.iter().map(|e| status_str(e.status)).collect();
+                let devices: Vec<Option<&str>> = chunk.iter().map(|e| e.device_id.as_deref()).collect();
+                let ders: Vec<Option<&[u8]>> = chunk.iter().map(|e| e.der.as_deref()).collect();
+                let codes: Vec<Option<&str>> = chunk.iter().map(|e| e.verification_code.as_deref()).collect();
+                let notes: Vec<&str> = chunk.iter().map(|e| e.note.as_str()).collect();
+                let created: Vec<i64> = chunk.iter().map(|e| e.created_at).collect();
+                let updated: Vec<i64> = chunk.iter().map(|e| e.updated_at).collect();
                 let n = tx
                     .execute(
                         &stmt,
                         &[
-                            &e.id,
-                            &e.key.to_string(),
-                            &kind_str(e),
-                            &status_str(e.status),
-                            &e.device_id,
-                            &e.der,
-                            &e.verification_code,
-                            &e.note,
-                            &e.created_at,
-                            &e.updated_at,
+                            &ids, &keys, &kinds, &statuses, &devices, &ders, &codes, &notes, &created,
+                            &updated,
                         ],
                     )
                     .await
-                    .map_err(|err| conflict_or(err, format!("enrollment id {}", e.id)))?;
-                if n == 1 {
-                    counts.inserted += 1;
-                } else {
-                    counts.existing += 1;
-                }
+                    .map_err(|err| conflict_or(err, "enrollment id"))?;
+                counts.inserted += n;
+                counts.existing += chunk.len() as u64 - n;
             }
             tx.commit().await.map_err(Error::postgres)?;
+            if counts.inserted >= ANALYZE_AFTER {
+                // Fresh planner statistics at once, rather than when autovacuum gets to it:
+                // until then the lookup may be planned for a table of the old size.
+                client.batch_execute("ANALYZE enrollments").await.map_err(Error::postgres)?;
+            }
             Ok(counts)
         })
     }
@@ -298,61 +350,67 @@ impl Store for PostgresStore {
 
     fn revocation<'a>(&'a self, serial: &'a str) -> StoreFuture<'a, Option<Revocation>> {
         Box::pin(async move {
-            let rows = self
-                .query("SELECT serial, reason, revoked_at FROM revocations WHERE serial = $1", &[&serial])
-                .await?;
-            Ok(rows.first().map(|r| Revocation { serial: r.get(0), reason: r.get(1), revoked_at: r.get(2) }))
+            let rows = self.query(REVOCATION_SELECT, &[&serial]).await?;
+            Ok(rows.first().map(revocation_row))
         })
     }
 
     fn insert_challenge<'a>(&'a self, c: &'a StoredChallenge) -> StoreFuture<'a, ()> {
+        Box::pin(async move { insert_challenge_on(&*self.conn().await?, c).await })
+    }
+
+    fn consume_challenge<'a>(&'a self, id: &'a str, at: i64) -> StoreFuture<'a, ChallengeTake> {
+        Box::pin(async move { consume_challenge_on(&*self.conn().await?, id, at).await })
+    }
+
+    fn open_session<'a>(
+        &'a self,
+        s: &'a StoredSession,
+        d: &'a DeviceRecord,
+        a: &'a AuditRecord,
+    ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
+            // One statement, so one round trip and atomic: data-modifying CTEs all commit or
+            // none does.
             let conn = self.conn().await?;
             let stmt = prepared(
                 &conn,
-                "INSERT INTO challenges (id, challenge, cert_sha256, session_binding, issued_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "WITH s AS (INSERT INTO sessions (token_sha256, device_id, cert_sha256, serial, created_at, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5, $6)), \
+                 d AS (INSERT INTO devices (device_id, cert_sha256, serial, enrollment_id, first_seen, \
+                 last_seen, auth_count) VALUES ($2, $7, $4, $8, $5, $5, 1) ON CONFLICT (device_id) DO UPDATE \
+                 SET cert_sha256 = excluded.cert_sha256, serial = excluded.serial, \
+                 enrollment_id = excluded.enrollment_id, last_seen = excluded.last_seen, \
+                 auth_count = devices.auth_count + 1) \
+                 INSERT INTO audit (at, event, outcome, reason, detail, device_id, actor, peer) \
+                 VALUES ($9, $10, $11, $12, $13, $14, $15, $16)",
             )
             .await?;
             conn.client
                 .execute(
                     &stmt,
                     &[
-                        &c.id,
-                        &&c.challenge[..],
-                        &&c.cert_sha256[..],
-                        &&c.session_binding[..],
-                        &c.issued_at,
-                        &c.expires_at,
+                        &&s.token_sha256[..],
+                        &s.device_id,
+                        &&s.cert_sha256[..],
+                        &s.serial,
+                        &s.created_at,
+                        &s.expires_at,
+                        &d.cert_sha256,
+                        &d.enrollment_id,
+                        &a.at,
+                        &a.event,
+                        &a.outcome.as_str(),
+                        &a.reason,
+                        &a.detail,
+                        &a.device_id,
+                        &a.actor,
+                        &a.peer,
                     ],
                 )
                 .await
-                .map_err(|e| conflict_or(e, "challenge id"))?;
+                .map_err(|e| conflict_or(e, "session token"))?;
             Ok(())
-        })
-    }
-
-    fn consume_challenge<'a>(&'a self, id: &'a str, at: i64) -> StoreFuture<'a, ChallengeTake> {
-        Box::pin(async move {
-            let fresh = self
-                .query(
-                    &format!(
-                        "UPDATE challenges SET used_at = $2 WHERE id = $1 AND used_at IS NULL \
-                         RETURNING {CHALLENGE_COLUMNS}"
-                    ),
-                    &[&id, &at],
-                )
-                .await?;
-            if let Some(r) = fresh.first() {
-                return Ok(ChallengeTake::Fresh(challenge(r)?));
-            }
-            let used = self
-                .query(&format!("SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE id = $1"), &[&id])
-                .await?;
-            Ok(match used.first() {
-                Some(r) => ChallengeTake::Used(challenge(r)?),
-                None => ChallengeTake::Unknown,
-            })
         })
     }
 
@@ -546,4 +604,50 @@ impl Store for PostgresStore {
                 == 1)
         })
     }
+}
+
+fn revocation_row(r: &Row) -> Revocation {
+    Revocation { serial: r.get(0), reason: r.get(1), revoked_at: r.get(2) }
+}
+
+async fn insert_challenge_on(conn: &Conn, c: &StoredChallenge) -> Result<()> {
+    let stmt = prepared(
+        conn,
+        "INSERT INTO challenges (id, challenge, cert_sha256, session_binding, issued_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .await?;
+    conn.client
+        .execute(
+            &stmt,
+            &[
+                &c.id,
+                &&c.challenge[..],
+                &&c.cert_sha256[..],
+                &&c.session_binding[..],
+                &c.issued_at,
+                &c.expires_at,
+            ],
+        )
+        .await
+        .map_err(|e| conflict_or(e, "challenge id"))?;
+    Ok(())
+}
+
+async fn consume_challenge_on(conn: &Conn, id: &str, at: i64) -> Result<ChallengeTake> {
+    let stmt = prepared(
+        conn,
+        &format!("UPDATE challenges SET used_at = $2 WHERE id = $1 AND used_at IS NULL RETURNING {CHALLENGE_COLUMNS}"),
+    )
+    .await?;
+    let fresh = conn.client.query(&stmt, &[&id, &at]).await.map_err(Error::postgres)?;
+    if let Some(r) = fresh.first() {
+        return Ok(ChallengeTake::Fresh(challenge(r)?));
+    }
+    let stmt = prepared(conn, &format!("SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE id = $1")).await?;
+    let used = conn.client.query(&stmt, &[&id]).await.map_err(Error::postgres)?;
+    Ok(match used.first() {
+        Some(r) => ChallengeTake::Used(challenge(r)?),
+        None => ChallengeTake::Unknown,
+    })
 }
