@@ -42,11 +42,11 @@ pub(crate) fn resolve(text: &str) -> Result<(SocketAddr, String)> {
         bail!("--server {text:?} is not HOST:PORT");
     };
     let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
-    let addr = text
-        .to_socket_addrs()
-        .with_context(|| format!("resolving {text}"))?
-        .next()
-        .with_context(|| format!("{text} resolves to no address"))?;
+    // IPv4 first: `localhost` may resolve to ::1 first while the server listens on 127.0.0.1.
+    let mut addrs: Vec<SocketAddr> =
+        text.to_socket_addrs().with_context(|| format!("resolving {text}"))?.collect();
+    addrs.sort_by_key(|a| !a.is_ipv4());
+    let addr = *addrs.first().with_context(|| format!("{text} resolves to no address"))?;
     Ok((addr, host))
 }
 

@@ -43,9 +43,11 @@ use crate::pki_dir::PkiDir;
 use crate::secrets::CaKeyArgs;
 use crate::station::{Device, DeviceRecord, DeviceStores, Station};
 
-/// Run the whole chain of trust on this machine: PKI, device identities, verification, and
-/// the cloud admitting the fleet (a server on a loopback port, the family enrolled, every
-/// device authenticated by mutual TLS and a challenge signed in its secure element).
+/// Run the whole chain of trust on this machine, from key ceremony to cloud authentication.
+///
+/// PKI, device identities, verification, and the cloud admitting the fleet: a server on a
+/// loopback port, the family enrolled, every device authenticated by mutual TLS and a
+/// challenge signed in its secure element.
 ///
 /// Everything happens in a temporary directory (or --dir, kept for inspection with the other
 /// commands, e.g. `ironclad cert show <dir>/devices/dev-0000001/cert.pem`; the cloud's

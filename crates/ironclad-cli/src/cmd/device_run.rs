@@ -12,11 +12,13 @@ use ironclad_se::SecureElement;
 use crate::remote::{ServerArgs, runtime};
 use crate::station::open_device;
 
-/// Run the device agent: connect to the cloud with mutual TLS (the handshake signed by the key
-/// in the device's secure element), answer the server's challenge (signed in the element and
-/// bound to this TLS session), keep the session fresh and write a heartbeat into the device's
-/// state document. Reconnects with backoff until Ctrl-C; --once authenticates, writes one
-/// heartbeat and exits (non-zero if refused).
+/// Run the device agent: authenticate to the cloud and keep the session fresh.
+///
+/// Connects with mutual TLS (the handshake signed by the key in the device's secure element),
+/// answers the server's challenge (signed in the element and bound to this TLS session), keeps
+/// the session fresh and writes a heartbeat into the device's state document. Reconnects with
+/// backoff until Ctrl-C; --once authenticates, writes one heartbeat and exits (non-zero if
+/// refused).
 ///
 /// --device is a directory made by `ironclad factory provision --devices-dir`.
 ///

@@ -10,11 +10,13 @@ use ironclad_agent::{FleetOptions, FleetProgress, FleetStage, ProgressFn, simula
 use crate::output::{print_json, table};
 use crate::remote::{OperatorArgs, runtime};
 
-/// Simulate a fleet against a running server: N devices are provisioned through the PKI (a
-/// root and a line CA, each device's P-256 key generated in its own in-memory secure element,
-/// CSRs issued in one batch), the line CA is enrolled as a group with proof of possession
-/// through the operator API (a token of role operator or admin), then every device opens its
-/// own mutual-TLS connection and answers a challenge, --concurrency at a time.
+/// Simulate a fleet against a running server: provision, enroll, authenticate N devices.
+///
+/// N devices are provisioned through the PKI (a root and a line CA, each device's P-256 key
+/// generated in its own in-memory secure element, CSRs issued in one batch), the line CA is
+/// enrolled as a group with proof of possession through the operator API (a token of role
+/// operator or admin), then every device opens its own mutual-TLS connection and answers a
+/// challenge, --concurrency at a time.
 ///
 /// Prints a summary (authentications/s, p50, p99); with --json the whole report. Fails if
 /// any device was refused.

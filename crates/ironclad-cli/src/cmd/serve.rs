@@ -16,8 +16,9 @@ use serde_json::json;
 
 use crate::remote::runtime;
 
-/// Run the cloud service: the device registry, enrollment, device authentication (mutual TLS
-/// plus a challenge signed in the device's secure element) and the operator API.
+/// Run the cloud service: device registry, enrollment, authentication, operator API.
+///
+/// Devices authenticate with mutual TLS plus a challenge signed in their secure element.
 ///
 /// Configuration: --config FILE (TOML, or JSON when it ends in .json; every field is optional,
 /// see docs/server.md) and these flags, which win over it. With nothing given: SQLite

@@ -7,9 +7,11 @@ use serde_json::json;
 use crate::output::print_json;
 use crate::remote::{OperatorArgs, runtime};
 
-/// Disable an enrollment: a disabled group refuses its whole family (a compromised line), a
-/// disabled individual enrollment refuses one device even inside an enabled group. Takes
-/// effect on the next request of every server sharing the database. --enable undoes it.
+/// Disable (or re-enable) an enrollment.
+///
+/// A disabled group refuses its whole family (a compromised line), a disabled individual
+/// enrollment refuses one device even inside an enabled group. Takes effect on the next
+/// request of every server sharing the database. --enable undoes it.
 ///
 /// Needs an operator token ($IRONCLAD_TOKEN or --token-file).
 ///

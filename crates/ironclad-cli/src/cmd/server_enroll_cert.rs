@@ -9,9 +9,10 @@ use serde_json::json;
 use crate::output::print_json;
 use crate::remote::{OperatorArgs, runtime};
 
-/// Enroll one device by its certificate (PEM). Enabled by default; --disabled records a block
-/// instead: an individual enrollment is looked up before any group, so a disabled one refuses
-/// this device even inside an enabled family. The certificate must still chain to a CA the
+/// Enroll one device by its certificate.
+///
+/// Enabled by default; --disabled records a block instead: an individual enrollment is looked
+/// up before any group, so a disabled one refuses this device even inside an enabled family. The certificate must still chain to a CA the
 /// server trusts (a group-enrolled CA or a `serve --trust-anchor`).
 ///
 /// Needs an operator token ($IRONCLAD_TOKEN or --token-file).

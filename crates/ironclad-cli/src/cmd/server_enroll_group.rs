@@ -11,9 +11,11 @@ use crate::pki_dir::PkiDir;
 use crate::remote::{OperatorArgs, runtime};
 use crate::secrets::CaKeyArgs;
 
-/// Enroll a family as a group: every device whose chain passes through the CA is admitted
-/// (unless disabled one by one). The server hands out a verification code; a certificate
-/// whose CN is that code, signed by the CA's key, proves the CA is yours (as Azure DPS does).
+/// Enroll a family (line) CA as a group, with proof of possession of its key.
+///
+/// Every device whose chain passes through the CA is admitted (unless disabled one by one).
+/// The server hands out a verification code; a certificate whose CN is that code, signed by
+/// the CA's key, proves the CA is yours (as Azure DPS does).
 ///
 /// With --pki and --ca both steps run here, the code signed by the CA key in the PKI's key
 /// store (passphrase from $IRONCLAD_PASSPHRASE or --passphrase-file, or the token PIN). With

@@ -8,9 +8,11 @@ use clap::Args;
 use crate::output::print_json;
 use crate::remote::{OperatorArgs, runtime};
 
-/// Import a factory manifest: every line (JSON, as written by `ironclad factory provision
-/// --manifest` or `ironclad cert issue-batch`) becomes an enabled individual enrollment by
-/// certificate fingerprint, in one transaction. Lines already enrolled are counted, not
+/// Import a factory manifest: bulk enrollment of the devices it lists.
+///
+/// Every line (JSON, as written by `ironclad factory provision --manifest` or
+/// `ironclad cert issue-batch`) becomes an enabled individual enrollment by certificate
+/// fingerprint, in one transaction. Lines already enrolled are counted, not
 /// duplicated, so importing twice is harmless; one bad line fails the whole import and is
 /// named. The devices must chain to a CA the server trusts: start it with
 /// `--trust-anchor <fleet root>`.

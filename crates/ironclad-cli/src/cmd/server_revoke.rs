@@ -7,9 +7,11 @@ use ironclad_pki::RevocationReason;
 use crate::output::print_json;
 use crate::remote::{OperatorArgs, runtime};
 
-/// Revoke a device certificate at the registry, by serial: every server sharing the database
-/// refuses it on the next request, and its open sessions stop working. (Publishing a CRL for
-/// outside parties is `ironclad cert revoke` + `ironclad ca crl` on the PKI.)
+/// Revoke a device certificate at the registry, by serial.
+///
+/// Every server sharing the database refuses it on its next request, and its open sessions
+/// stop working. (Publishing a CRL for outside parties is `ironclad cert revoke` +
+/// `ironclad ca crl` on the PKI.)
 ///
 /// Needs an operator token ($IRONCLAD_TOKEN or --token-file).
 ///

@@ -9,10 +9,11 @@ use ironclad_se::{Overwrite, atomic_write};
 use crate::output::print_json;
 use crate::remote::{OperatorArgs, runtime};
 
-/// Create an operator API token on a running server (needs an admin token). Roles: viewer
-/// (read enrollments, devices, audit), operator (also enroll, import, disable, revoke), admin
-/// (also tokens). The secret is shown once (only its SHA-256 is stored); --out writes it to a
-/// new file of mode 0600 instead of printing it, ready for --token-file.
+/// Create an operator API token (needs an admin token).
+///
+/// Roles: viewer (read enrollments, devices, audit), operator (also enroll, import, disable,
+/// revoke), admin (also tokens). The secret is shown once (only its SHA-256 is stored); --out
+/// writes it to a new file of mode 0600 instead of printing it, ready for --token-file.
 ///
 /// The admin token comes from $IRONCLAD_TOKEN or --token-file (`ironclad serve
 /// --init-admin-token` prints the first one).
