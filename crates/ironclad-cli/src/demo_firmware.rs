@@ -28,7 +28,6 @@ const PAYLOAD_LEN: usize = 20 * 1024;
 /// Masters release 1.1.0 (security counter 2) and boots every device in `devices` (their
 /// secure elements, each holding an X25519 `fw-decrypt` key; pass a handful) through the update
 /// cycle. Returns a one-line summary; any deviation from the expected outcome is an error.
-#[allow(dead_code)] // until `ironclad demo` calls it
 pub(crate) fn firmware_stage(devices: &[Arc<dyn SecureElement>]) -> Result<String> {
     ensure!(!devices.is_empty(), "the firmware stage needs at least one device");
     let release_se: Arc<dyn SecureElement> = Arc::new(MemorySe::new());

@@ -4,7 +4,9 @@
 //! transcript, a recovery drill); a production order signed by the root; the factory station
 //! provisioning the fleet (keys made in each device's secure element, CSRs, batch issuance,
 //! certificates sealed back, audit); over-production refused; chain verification of every
-//! device; a revoked device and an impostor refused. Then the cloud: an in-process server
+//! device; a revoked device and an impostor refused; a firmware release mastered, encrypted and
+//! re-wrapped per device, and simulated devices booted through update, trial, confirm, a refused
+//! downgrade and a revert. Then the cloud: an in-process server
 //! (SQLite in the demo directory, loopback, mutual TLS), the line CA enrolled as a group with
 //! proof of possession, every device authenticating from its own secure element, and the
 //! revoked device and the impostor refused at the cloud, with the reasons in its audit log.
@@ -333,6 +335,13 @@ fn run_stages(stages: &mut Stages, base: &std::path::Path, device_count: usize) 
                 Ok(((key, chain), format!("look-alike CA: {err}")))
             }
         }
+    })?;
+
+    stages.run("secure boot and update", || {
+        // A handful of devices (not the revoked one) run the whole boot cycle in simulated flash.
+        let fleet: Vec<Arc<dyn SecureElement>> =
+            devices.iter().skip(1).take(3).map(|d| d.se.clone()).collect();
+        Ok(((), crate::demo_firmware::firmware_stage(&fleet)?))
     })?;
 
     let cloud = Cloud::start(stages, base)?;
