@@ -11,6 +11,7 @@ mod pkcs11;
 mod pki;
 mod refusals;
 mod server;
+mod server_scale;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -240,12 +240,16 @@ pub(crate) async fn import_manifest(
 ) -> OpResult<ImportReport> {
     who.require(Role::Operator)?;
     let report = op(app.registry.import_manifest(&body, &format!("manifest import by {}", who.name)).await)?;
+    // The manifest's digest names which file this record is about.
     who.audit(
         &app,
         "operator.enroll.import",
         format!(
-            "{} records: {} new, {} existing",
-            report.records, report.counts.inserted, report.counts.existing
+            "{} records: {} new, {} existing (manifest sha256 {})",
+            report.records,
+            report.counts.inserted,
+            report.counts.existing,
+            hex::encode(sha256(body.as_bytes()))
         ),
         None,
     )
