@@ -80,7 +80,7 @@ impl Session {
 /// A mutual-TLS connection of one device.
 #[derive(Debug)]
 pub struct DeviceConnection {
-    http: HttpConn,
+    pub(crate) http: HttpConn,
     identity: DeviceIdentity,
     session: Option<Session>,
 }
@@ -156,7 +156,7 @@ impl DeviceConnection {
         self.session = Some(session);
     }
 
-    fn token(&self) -> Result<String> {
+    pub(crate) fn token(&self) -> Result<String> {
         self.session
             .as_ref()
             .map(|s| s.token.to_string())

@@ -18,6 +18,7 @@ mod fleet;
 mod http;
 mod identity;
 mod operator;
+mod ownership;
 mod run;
 mod tls;
 

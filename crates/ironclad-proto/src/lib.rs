@@ -22,6 +22,7 @@
 mod auth;
 mod error;
 mod hexbytes;
+pub mod ownership;
 mod state;
 
 pub use auth::{

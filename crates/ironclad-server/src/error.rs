@@ -50,6 +50,9 @@ pub enum Error {
     /// The configuration is invalid.
     #[error("configuration: {0}")]
     Config(String),
+    /// The key vault's secure element failed (or no vault is configured).
+    #[error("key vault: {0}")]
+    Vault(String),
 }
 
 /// Result with this crate's [`Error`].
@@ -133,6 +136,9 @@ pub enum Refusal {
     ApiTokenUnknown,
     /// The API token is disabled.
     ApiTokenDisabled,
+    /// A device's claim code was refused (`claim_code_unknown`, `claim_code_used`,
+    /// `claim_code_expired`, `claim_owned_by_another`).
+    Claim(&'static str),
 }
 
 impl Refusal {
@@ -159,6 +165,7 @@ impl Refusal {
             Refusal::SessionOtherCertificate => "session_other_certificate",
             Refusal::ApiTokenUnknown => "api_token_unknown",
             Refusal::ApiTokenDisabled => "api_token_disabled",
+            Refusal::Claim(code) => code,
         }
     }
 }
@@ -194,6 +201,7 @@ impl fmt::Display for Refusal {
             }
             Refusal::ApiTokenUnknown => f.write_str("unknown API token"),
             Refusal::ApiTokenDisabled => f.write_str("API token disabled"),
+            Refusal::Claim(code) => write!(f, "claim refused: {}", code.replace('_', " ")),
         }
     }
 }

@@ -35,6 +35,7 @@ mod server;
 pub mod store;
 mod tls;
 mod trust;
+mod vault;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{AuthLimits, ServerConfig, StorageConfig, TlsConfig};
@@ -44,3 +45,4 @@ pub use registry::{ImportReport, ManifestRecord, NewApiToken, Registry};
 pub use server::{RunningServer, Server, ServerBuilder, open_store};
 pub use store::Role;
 pub use tls::{ConnectionInfo, ServerIdentity};
+pub use vault::{KeyVault, MASTER_KEY_LABEL};

@@ -26,6 +26,7 @@ use crate::registry::Registry;
 use crate::store::{AuditRecord, Outcome, PostgresStore, SqliteStore, Store};
 use crate::tls::{ConnectionInfo, ServerIdentity, server_config};
 use crate::trust::{EnrolledCaVerifier, Trust};
+use crate::vault::KeyVault;
 
 /// Opens the store a configuration names (SQLite file or PostgreSQL), migrating it.
 pub async fn open_store(config: &StorageConfig) -> Result<Arc<dyn Store>> {
@@ -50,6 +51,7 @@ impl Server {
             store: None,
             clock: Arc::new(SystemClock),
             anchors: Vec::new(),
+            secure_element: None,
         }
     }
 }
@@ -62,6 +64,7 @@ pub struct ServerBuilder {
     store: Option<Arc<dyn Store>>,
     clock: Arc<dyn Clock>,
     anchors: Vec<Vec<u8>>,
+    secure_element: Option<Arc<dyn ironclad_se::SecureElement>>,
 }
 
 impl ServerBuilder {
@@ -86,6 +89,13 @@ impl ServerBuilder {
     /// Trusts another CA certificate (DER) for device chains, like `config.trust_anchors`.
     pub fn trust_anchor(mut self, der: Vec<u8>) -> Self {
         self.anchors.push(der);
+        self
+    }
+
+    /// The server's secure element: it holds the key vault's master key and the signing keys
+    /// (without one, the key vault and media-key endpoints answer "unavailable").
+    pub fn secure_element(mut self, se: Arc<dyn ironclad_se::SecureElement>) -> Self {
+        self.secure_element = Some(se);
         self
     }
 
@@ -130,7 +140,12 @@ impl ServerBuilder {
             trust: trust.clone(),
             limits: config.auth,
         };
-        let app = router(AppState { device: device.clone(), registry: registry.clone() });
+        let vault = match self.secure_element {
+            Some(se) => Some(KeyVault::open(se, store.clone(), self.clock.clone())?),
+            None => None,
+        };
+        let app =
+            router(AppState { device: device.clone(), registry: registry.clone(), vault: vault.clone() });
 
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
@@ -147,7 +162,7 @@ impl ServerBuilder {
         };
         let task = tokio::spawn(accept.run(shutdown_rx));
         tracing::info!(%addr, backend = store.backend_name(), "ironclad server listening");
-        Ok(RunningServer { addr, registry, shutdown_tx, task, background })
+        Ok(RunningServer { addr, registry, vault, shutdown_tx, task, background })
     }
 }
 
@@ -156,6 +171,7 @@ impl ServerBuilder {
 pub struct RunningServer {
     addr: SocketAddr,
     registry: Registry,
+    vault: Option<KeyVault>,
     shutdown_tx: watch::Sender<bool>,
     task: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
@@ -176,6 +192,11 @@ impl RunningServer {
     /// server's trusted CAs refreshed on changes.
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The key vault, when the server has a secure element.
+    pub fn vault(&self) -> Option<&KeyVault> {
+        self.vault.as_ref()
     }
 
     /// Stops accepting connections, lets open ones finish their current request (up to

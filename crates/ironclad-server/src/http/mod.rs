@@ -2,7 +2,9 @@
 //! operator API behind hashed API tokens with roles, and an open health check.
 
 mod device;
+mod keys;
 mod operator;
+mod ownership;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -21,6 +23,8 @@ use crate::registry::Registry;
 pub(crate) struct AppState {
     pub(crate) device: DeviceAuth,
     pub(crate) registry: Registry,
+    /// The key vault, when the server has a secure element.
+    pub(crate) vault: Option<crate::vault::KeyVault>,
 }
 
 /// The whole API.
@@ -42,6 +46,15 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/revocations", post(operator::revoke))
         .route("/v1/registry/devices", get(operator::list_devices))
         .route("/v1/audit", get(operator::audit))
+        .route("/v1/devices/{device_id}/claim", post(ownership::claim))
+        .route("/v1/devices/{device_id}/media-keys/{stream}", get(ownership::device_media_key))
+        .route("/v1/owner/claim-codes", post(ownership::new_claim_code))
+        .route("/v1/owner/devices", get(ownership::owned_devices))
+        .route("/v1/owner/devices/{device_id}/media-keys/{stream}", get(ownership::owner_media_key))
+        .route("/v1/keys", get(keys::list))
+        .route("/v1/keys/rotate", post(keys::rotate))
+        .route("/v1/keys/media/{device_id}/{stream}", get(ownership::operator_media_key))
+        .route("/v1/registry/devices/{device_id}/owner", axum::routing::delete(ownership::release_device))
         .route("/v1/tokens", get(operator::list_tokens).post(operator::create_token))
         .route("/v1/tokens/{name}/disable", post(operator::disable_token))
         .layer(DefaultBodyLimit::max(max_body))

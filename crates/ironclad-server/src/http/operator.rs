@@ -56,7 +56,24 @@ impl FromRequestParts<AppState> for Operator {
 }
 
 impl Operator {
-    fn require(&self, role: Role) -> Result<(), ApiError> {
+    /// The token's name (the actor in audit records).
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// For the owner endpoints: an owner token and nothing else (operators are not owners).
+    pub(super) fn require_exactly(&self, role: Role) -> Result<(), ApiError> {
+        if self.role == role {
+            Ok(())
+        } else {
+            Err(ApiError::operator(Error::Forbidden(format!(
+                "token {} is {}, this needs {role}",
+                self.name, self.role
+            ))))
+        }
+    }
+
+    pub(super) fn require(&self, role: Role) -> Result<(), ApiError> {
         if self.role >= role {
             Ok(())
         } else {
@@ -67,7 +84,7 @@ impl Operator {
         }
     }
 
-    async fn audit(
+    pub(super) async fn audit(
         &self,
         app: &AppState,
         event: &str,

@@ -9,6 +9,7 @@ mod sqlite;
 #[cfg(any(test, feature = "store-suite"))]
 pub mod suite;
 mod types;
+pub mod vault;
 
 use std::fmt;
 use std::future::Future;
@@ -22,10 +23,14 @@ pub use types::{
     StoredSession, StoredState,
 };
 
+pub use vault::{
+    ClaimRedemption, DeviceOwnership, KeyMaterial, KeyUsage, ManagedKey, OwnerClaim, VaultStore,
+};
+
 use crate::error::Result;
 
 /// The schema version both backends migrate to.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// A boxed future returned by [`Store`] methods (the trait is object-safe: callers hold
 /// `Arc<dyn Store>`).
@@ -33,7 +38,7 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a
 
 /// Everything the server keeps. Implementations are shared by all connections
 /// (`Arc<dyn Store>`) and must make each method atomic.
-pub trait Store: Send + Sync + fmt::Debug {
+pub trait Store: VaultStore + Send + Sync + fmt::Debug {
     /// "sqlite" or "postgres".
     fn backend_name(&self) -> &'static str;
 

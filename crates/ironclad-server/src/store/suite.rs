@@ -29,7 +29,8 @@ macro_rules! store_suite_tests {
             enrollments_round_trip, lookup_by_keys, trusted_cas, import_is_atomic_and_idempotent,
             challenges_are_single_use, concurrent_consumption_has_one_winner, sessions_and_purge,
             devices_upsert, revocations, device_state_versions, audit_log, api_tokens,
-            admission_in_one_call, open_session_writes_all_three, group_commit_keeps_failures_apart);
+            admission_in_one_call, open_session_writes_all_three, group_commit_keeps_failures_apart,
+            managed_keys_rotate, claims_are_single_use, concurrent_claims_have_one_winner);
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
         $(
@@ -388,4 +389,112 @@ pub async fn group_commit_keeps_failures_apart(s: &Arc<dyn Store>) {
             assert!(matches!(s.consume_challenge(&id, 900).await.unwrap(), ChallengeTake::Fresh(_)));
         }
     }
+}
+
+// ---- key vault and ownership (VaultStore) ----------------------------------------------
+
+fn managed(usage: KeyUsage, subject: &str, version: u32) -> ManagedKey {
+    ManagedKey {
+        id: ManagedKey::make_id(usage, subject, version),
+        usage,
+        subject: subject.to_owned(),
+        version,
+        material: KeyMaterial::Sealed { sealed: vec![version as u8; 60] },
+        created_at: 1_000 + i64::from(version),
+        retired_at: None,
+    }
+}
+
+pub async fn managed_keys_rotate(store: &Arc<dyn Store>) {
+    let v1 = managed(KeyUsage::Log, "dev-1", 1);
+    store.insert_managed_key(&v1).await.unwrap();
+    assert!(matches!(store.insert_managed_key(&v1).await, Err(Error::Conflict(_))), "same version twice");
+    assert_eq!(store.latest_managed_key(KeyUsage::Log, "dev-1").await.unwrap(), Some(v1.clone()));
+    assert_eq!(
+        store.latest_managed_key(KeyUsage::Media, "dev-1").await.unwrap(),
+        None,
+        "usage is part of the key"
+    );
+    let signing = ManagedKey {
+        material: KeyMaterial::InSecureElement {
+            label: "command-signing-v1".into(),
+            public_key: vec![0x30, 1],
+        },
+        ..managed(KeyUsage::CommandSigning, "", 1)
+    };
+    store.insert_managed_key(&signing).await.unwrap();
+
+    let v2 = managed(KeyUsage::Log, "dev-1", 2);
+    store.rotate_managed_key(&v1.id, &v2, 5_000).await.unwrap();
+    assert_eq!(store.latest_managed_key(KeyUsage::Log, "dev-1").await.unwrap(), Some(v2.clone()));
+    let old = store.managed_key(&v1.id).await.unwrap().unwrap();
+    assert_eq!(old.retired_at, Some(5_000), "rotation retires the previous version");
+    assert_eq!(old.material, v1.material, "a retired key stays readable");
+    // A rotation racing another to the same version fails whole: v1 is not retired twice.
+    assert!(matches!(store.rotate_managed_key(&v2.id, &v2, 6_000).await, Err(Error::Conflict(_))));
+    assert_eq!(
+        store.managed_key(&v2.id).await.unwrap().unwrap().retired_at,
+        None,
+        "failed rotation rolled back"
+    );
+
+    let logs = store.list_managed_keys(Some(KeyUsage::Log)).await.unwrap();
+    assert_eq!(logs.iter().map(|k| k.version).collect::<Vec<_>>(), vec![1, 2]);
+    let all = store.list_managed_keys(None).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert!(all.contains(&signing), "signing key listed with its public half");
+}
+
+fn claim(code: u8, owner: &str, expires_at: i64) -> OwnerClaim {
+    OwnerClaim { code_sha256: h(code), owner: owner.to_owned(), created_at: 100, expires_at }
+}
+
+pub async fn claims_are_single_use(store: &Arc<dyn Store>) {
+    store.insert_claim(&claim(1, "alice", 1_000)).await.unwrap();
+    store.insert_claim(&claim(2, "bob", 1_000)).await.unwrap();
+    store.insert_claim(&claim(3, "alice", 150)).await.unwrap();
+    store.insert_claim(&claim(4, "alice", 1_000)).await.unwrap();
+    let claimed = |o: &str| ClaimRedemption::Claimed { owner: o.to_owned() };
+
+    assert_eq!(store.redeem_claim(&h(9), "dev-1", 200).await.unwrap(), ClaimRedemption::Unknown);
+    assert_eq!(store.redeem_claim(&h(3), "dev-1", 200).await.unwrap(), ClaimRedemption::Expired);
+    assert_eq!(store.redeem_claim(&h(1), "dev-1", 200).await.unwrap(), claimed("alice"));
+    assert_eq!(
+        store.redeem_claim(&h(1), "dev-1", 201).await.unwrap(),
+        ClaimRedemption::Used,
+        "replayed code"
+    );
+    // Bob's code cannot take alice's device, and stays unspent for another device.
+    assert_eq!(store.redeem_claim(&h(2), "dev-1", 202).await.unwrap(), ClaimRedemption::OwnedByAnother);
+    assert_eq!(store.device_owner("dev-1").await.unwrap().unwrap().owner, "alice");
+    assert_eq!(store.redeem_claim(&h(2), "dev-2", 203).await.unwrap(), claimed("bob"));
+    // Alice re-claiming her own device with a fresh code is harmless.
+    assert_eq!(store.redeem_claim(&h(4), "dev-1", 204).await.unwrap(), claimed("alice"));
+
+    let alice = store.owned_devices("alice").await.unwrap();
+    assert_eq!(alice.iter().map(|d| d.device_id.as_str()).collect::<Vec<_>>(), vec!["dev-1"]);
+    assert_eq!(alice[0].claimed_at, 200);
+    assert!(store.release_device("dev-1").await.unwrap());
+    assert!(!store.release_device("dev-1").await.unwrap());
+    assert_eq!(store.device_owner("dev-1").await.unwrap(), None);
+    assert!(matches!(store.insert_claim(&claim(2, "bob", 1)).await, Err(Error::Conflict(_))));
+}
+
+pub async fn concurrent_claims_have_one_winner(store: &Arc<dyn Store>) {
+    store.insert_claim(&claim(7, "carol", 10_000)).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(
+            async move { s.redeem_claim(&h(7), &format!("dev-{i}"), 500).await.unwrap() },
+        ));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        if matches!(t.await.unwrap(), ClaimRedemption::Claimed { .. }) {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1, "one code, one device");
+    assert_eq!(store.owned_devices("carol").await.unwrap().len(), 1);
 }

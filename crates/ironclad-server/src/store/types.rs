@@ -312,6 +312,9 @@ pub struct AuditEntry {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// A device owner (an end user's app): claims devices through pairing and reaches only
+    /// the devices it claimed (their media keys); none of the operator API.
+    Owner,
     /// Read enrollments, devices and the audit log.
     Viewer,
     /// Also enroll, disable, import and revoke.
@@ -324,6 +327,7 @@ impl Role {
     /// Stable name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Owner => "owner",
             Role::Viewer => "viewer",
             Role::Operator => "operator",
             Role::Admin => "admin",
@@ -335,10 +339,13 @@ impl FromStr for Role {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
         match s {
+            "owner" => Ok(Role::Owner),
             "viewer" => Ok(Role::Viewer),
             "operator" => Ok(Role::Operator),
             "admin" => Ok(Role::Admin),
-            _ => Err(Error::Invalid(format!("unknown role {s:?}; expected admin, operator or viewer"))),
+            _ => {
+                Err(Error::Invalid(format!("unknown role {s:?}; expected admin, operator, viewer or owner")))
+            }
         }
     }
 }

@@ -7,6 +7,7 @@ mod common;
 mod enrollment;
 mod openssl;
 mod operator;
+mod ownership;
 mod postgres_e2e;
 mod store_postgres;
 mod store_sqlite;

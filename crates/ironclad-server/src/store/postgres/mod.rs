@@ -22,11 +22,12 @@ use super::{
 use crate::error::{Error, Result};
 
 mod rows;
+mod vault;
 
 use rows::*;
 
 /// Migrations, in order; table `ironclad_schema` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("001_initial.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("001_initial.sql"), include_str!("002_vault_and_owners.sql")];
 
 const ENROLLMENT_SELECT: &str = "SELECT id, match_key, status, device_id, der, verification_code, note, created_at, updated_at \
      FROM enrollments";

@@ -28,6 +28,7 @@ use crate::error::{Error, Result};
 use crate::store::EnrollmentStatus;
 
 mod rows;
+mod vault;
 
 use rows::*;
 
@@ -40,7 +41,7 @@ type Reply = Box<dyn FnOnce(Option<&Error>) + Send>;
 const MAX_BATCH: usize = 256;
 
 /// Migrations, in order; `PRAGMA user_version` counts how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("001_initial.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("001_initial.sql"), include_str!("002_vault_and_owners.sql")];
 
 const ENROLLMENT_COLUMNS: &str =
     "id, match_key, status, device_id, der, verification_code, note, created_at, updated_at";
