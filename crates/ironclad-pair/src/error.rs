@@ -95,6 +95,17 @@ pub enum Error {
     /// The long-term key is not an Ed25519 key.
     #[error("long-term key must be Ed25519, found {0}")]
     WrongKeyType(String),
+    /// Controller side: device authentication was asked for and the accessory presented no
+    /// device certificate in pair-setup M4.
+    #[error("the accessory presented no device certificate")]
+    NoDeviceCertificate,
+    /// The device certificate chain or its transcript signature did not verify (or a local
+    /// attestation is unusable).
+    #[error("device authentication failed: {0}")]
+    DeviceAuth(String),
+    /// A cloud delegation that is malformed, over a limit, or otherwise unusable.
+    #[error("invalid cloud delegation: {0}")]
+    Delegation(String),
     /// The random source failed.
     #[error("random source failed")]
     Random,
@@ -132,7 +143,9 @@ impl Error {
             | Error::BadPublicKey { .. }
             | Error::UnknownPeer(_)
             | Error::IdentifierMismatch { .. }
-            | Error::NotAdmin(_) => ErrorCode::Authentication,
+            | Error::NotAdmin(_)
+            | Error::NoDeviceCertificate
+            | Error::DeviceAuth(_) => ErrorCode::Authentication,
             _ => ErrorCode::Unknown,
         }
     }

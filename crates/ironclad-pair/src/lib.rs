@@ -9,6 +9,10 @@
 //! - [`verify`]: pair-verify M1–M4 for both roles.
 //! - [`session`]: the encrypted frames that follow pair-verify.
 //! - [`pairings`]: add, remove and list pairings (admin only).
+//! - [`attestation`]: device authenticity in pair-setup — the accessory's X.509 device
+//!   certificate and a signature over the pairing transcript (HAP's Certificate TLV in M4).
+//! - [`delegation`]: the cloud delegation a controller hands the device over a verified
+//!   session (server URL, its trust anchor, a claim token), sealed in the device's element.
 //!
 //! Each protocol step is a type named for the message it expects; `handle` consumes it and
 //! returns the reply plus the next step. Accessory steps fail with [`Rejected`], which carries
@@ -19,7 +23,8 @@
 //! One pair-setup at a time: [`setup::accessory::SetupSlot`].
 //!
 //! Interop: `tests/interop/` runs aiohomekit's and homekit_python's controller state machines
-//! and HAP-python's accessory handler against these types (500 rounds each, zero failures).
+//! and HAP-python's accessory handler against these types; ironclad-hap runs the peers over HTTP
+//! (500 consecutive pair-setups each in the acceptance run, zero failures).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -54,7 +59,9 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod attestation;
 mod crypto;
+pub mod delegation;
 mod error;
 mod identity;
 pub mod pairings;

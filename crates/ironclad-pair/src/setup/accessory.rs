@@ -2,13 +2,15 @@
 //!
 //! ```text
 //! ExpectM1::handle(M1) -> M2 + ExpectM3      checks: not paired, attempts < 100
-//! ExpectM3::handle(M3) -> M4 + ExpectM5      SRP proof; a wrong code counts a failed attempt
+//! ExpectM3::handle(M3) -> M4 + ExpectM5      SRP proof; a wrong code counts a failed attempt;
+//!                                            device certificate + transcript signature if asked
 //! ExpectM5::handle(M5) -> M6 + Paired        controller's signature; pairing stored BEFORE M6
 //! ```
 //! Every refusal is a [`Rejected`] carrying the error TLV to send. One pair-setup at a time:
 //! the caller holds a [`SetupSlot`] and answers an M1 from another connection with
 //! [`busy_reply`] while the slot is taken (HAP's 30 s timeout frees it).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
@@ -18,6 +20,7 @@ use super::{
     ENCRYPT_SALT, FLAG_SPLIT, FLAG_TRANSIENT, NONCE_M5, NONCE_M6, Paired, parse_sub_tlv, signed_info,
     sub_tlv,
 };
+use crate::attestation::{Attesting, DeviceAttestation, Transcript, seal_m4};
 use crate::crypto::{AeadKey, RandomSource, TAG_LEN, hkdf, random, verify_ed25519};
 use crate::error::{Error, ErrorCode, Rejected, Result, TlvErrorKind};
 use crate::identity::{Identity, Reply};
@@ -83,12 +86,20 @@ fn check_attempts(attempts: &dyn AttemptCounter) -> Result<()> {
 pub struct ExpectM1 {
     identity: Identity,
     verifier: Verifier,
+    attestation: Option<Arc<dyn DeviceAttestation>>,
 }
 
 impl ExpectM1 {
     /// `verifier` comes from the setup code ([`super::SetupCode::verifier`]) or was provisioned.
     pub fn new(identity: Identity, verifier: Verifier) -> Self {
-        ExpectM1 { identity, verifier }
+        ExpectM1 { identity, verifier, attestation: None }
+    }
+
+    /// Presents this device certificate (and a transcript signature) in M4 when the controller
+    /// asks with `Method = PairSetupWithAuth`; see [`crate::attestation`].
+    pub fn with_attestation(mut self, attestation: Option<Arc<dyn DeviceAttestation>>) -> Self {
+        self.attestation = attestation;
+        self
     }
 
     pub fn handle(
@@ -110,11 +121,13 @@ impl ExpectM1 {
     ) -> Result<Reply<ExpectM3>> {
         let tlv = Tlv8::decode(m1)?;
         tlv.check_state(1)?;
-        // Method 1 (with MFi authentication) is accepted as plain pair-setup, as hap-python does.
-        match tlv.get_u8(types::METHOD)? {
-            None | Some(methods::PAIR_SETUP) | Some(methods::PAIR_SETUP_WITH_AUTH) => {}
+        // Method 1 asks for device authentication; without a device certificate it is plain
+        // pair-setup, as hap-python treats it.
+        let wants_auth = match tlv.get_u8(types::METHOD)? {
+            None | Some(methods::PAIR_SETUP) => false,
+            Some(methods::PAIR_SETUP_WITH_AUTH) => true,
             Some(other) => return Err(Error::UnsupportedMethod(other)),
-        }
+        };
         let flags = tlv.get_u32(types::FLAGS)?.unwrap_or(0);
         if flags & (FLAG_TRANSIENT | FLAG_SPLIT) != 0 {
             return Err(Error::UnsupportedFlags(flags));
@@ -136,7 +149,13 @@ impl ExpectM1 {
             .push(types::SALT, server.salt())
             .push(types::PUBLIC_KEY, server.public_key())
             .finish();
-        Ok(Reply { message, next: ExpectM3 { identity: self.identity, server } })
+        let attesting = self.attestation.filter(|_| wants_auth).map(|attestation| {
+            let mut transcript = Transcript::new();
+            transcript.add(m1);
+            transcript.add(&message);
+            Attesting { attestation, transcript }
+        });
+        Ok(Reply { message, next: ExpectM3 { identity: self.identity, server, attesting } })
     }
 }
 
@@ -145,6 +164,7 @@ impl ExpectM1 {
 pub struct ExpectM3 {
     identity: Identity,
     server: SrpServer,
+    attesting: Option<Attesting>,
 }
 
 impl ExpectM3 {
@@ -172,8 +192,13 @@ impl ExpectM3 {
                 return Err(e);
             }
         };
-        let message = Tlv8Writer::new().push_u8(types::STATE, 4).push(types::PROOF, &session.proof).finish();
         let session_key = hkdf(&session.key, ENCRYPT_SALT, ENCRYPT_INFO);
+        let mut m4 = Tlv8Writer::new();
+        m4.push_u8(types::STATE, 4).push(types::PROOF, &session.proof);
+        if let Some(attesting) = self.attesting {
+            m4.push(types::ENCRYPTED_DATA, &seal_m4(attesting, &session.key, &session_key, m3)?);
+        }
+        let message = m4.finish();
         Ok(Reply { message, next: ExpectM5 { identity: self.identity, srp_key: session.key, session_key } })
     }
 }
@@ -237,6 +262,6 @@ impl ExpectM5 {
         let peer = sub.into_pairing();
         store.put(&peer)?;
         attempts.reset()?;
-        Ok(Reply { message, next: Paired { peer } })
+        Ok(Reply { message, next: Paired { peer, device: None } })
     }
 }

@@ -3,12 +3,15 @@
 //! ```text
 //! start()              -> M1 + ExpectM2
 //! ExpectM2::handle(M2) -> M3 + ExpectM4     SRP; Error::SrpRestart if B has a leading zero
-//! ExpectM4::handle(M4) -> M5 + ExpectM6     accessory's SRP proof; our signed LTPK
+//! ExpectM4::handle(M4) -> M5 + ExpectM6     accessory's SRP proof (and device certificate, if
+//!                                           required); our signed LTPK
 //! ExpectM6::handle(M6) -> Paired            accessory's signed LTPK (the caller stores it)
 //! ```
 //! A kTLVError from the accessory surfaces as [`Error::Peer`]. On [`Error::SrpRestart`] call
 //! [`start`] again on the same connection: the accessory draws a new b, and failures only count
 //! at M3, which was never sent.
+
+use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
@@ -16,6 +19,7 @@ use super::{
     ACCESSORY_SIGN_INFO, ACCESSORY_SIGN_SALT, CONTROLLER_SIGN_INFO, CONTROLLER_SIGN_SALT, ENCRYPT_INFO,
     ENCRYPT_SALT, NONCE_M5, NONCE_M6, Paired, SetupCode, parse_sub_tlv, signed_info, sub_tlv,
 };
+use crate::attestation::{AuthenticatedDevice, DeviceAuthVerifier, Requiring, Transcript, verify_m4};
 use crate::crypto::{AeadKey, RandomSource, hkdf, random, verify_ed25519};
 use crate::error::{Error, Result};
 use crate::identity::{Identity, Reply};
@@ -29,7 +33,25 @@ const MAX_DRAWS: usize = 64;
 pub fn start(identity: Identity, code: SetupCode) -> Reply<ExpectM2> {
     let message =
         Tlv8Writer::new().push_u8(types::STATE, 1).push_u8(types::METHOD, methods::PAIR_SETUP).finish();
-    Reply { message, next: ExpectM2 { identity, code } }
+    Reply { message, next: ExpectM2 { identity, code, requiring: None } }
+}
+
+/// Starts pair-setup that requires the accessory to prove it is a genuine device: M1 with
+/// `Method=PairSetupWithAuth`; M4 must carry a device certificate and a transcript signature
+/// that `verifier` accepts ([`crate::attestation`]), or pair-setup stops before our long-term
+/// key is sent.
+pub fn start_with_device_auth(
+    identity: Identity,
+    code: SetupCode,
+    verifier: Arc<dyn DeviceAuthVerifier>,
+) -> Reply<ExpectM2> {
+    let message = Tlv8Writer::new()
+        .push_u8(types::STATE, 1)
+        .push_u8(types::METHOD, methods::PAIR_SETUP_WITH_AUTH)
+        .finish();
+    let mut transcript = Transcript::new();
+    transcript.add(&message);
+    Reply { message, next: ExpectM2 { identity, code, requiring: Some(Requiring { verifier, transcript }) } }
 }
 
 /// Waiting for M2 (`State=2, Salt, PublicKey=B`).
@@ -37,6 +59,7 @@ pub fn start(identity: Identity, code: SetupCode) -> Reply<ExpectM2> {
 pub struct ExpectM2 {
     identity: Identity,
     code: SetupCode,
+    requiring: Option<Requiring>,
 }
 
 impl ExpectM2 {
@@ -75,15 +98,21 @@ impl ExpectM2 {
             .push(types::PUBLIC_KEY, session.public_key())
             .push(types::PROOF, session.proof())
             .finish();
-        Ok(Reply { message, next: ExpectM4 { identity: self.identity, session } })
+        let requiring = self.requiring.map(|mut r| {
+            r.transcript.add(m2);
+            r.transcript.add(&message);
+            r
+        });
+        Ok(Reply { message, next: ExpectM4 { identity: self.identity, session, requiring } })
     }
 }
 
-/// Waiting for M4 (`State=4, Proof=M2`).
+/// Waiting for M4 (`State=4, Proof=M2`, and `EncryptedData` with device authentication).
 #[derive(Debug)]
 pub struct ExpectM4 {
     identity: Identity,
     session: ClientSession,
+    requiring: Option<Requiring>,
 }
 
 impl ExpectM4 {
@@ -93,6 +122,10 @@ impl ExpectM4 {
         self.session.verify_server(tlv.require(types::PROOF)?)?;
         let srp_key = Zeroizing::new(self.session.key().to_vec());
         let session_key = hkdf(&srp_key, ENCRYPT_SALT, ENCRYPT_INFO);
+        let device = match self.requiring {
+            Some(requiring) => Some(verify_m4(requiring, &srp_key, &session_key, &tlv)?),
+            None => None,
+        };
         let controller_x = hkdf(&srp_key, CONTROLLER_SIGN_SALT, CONTROLLER_SIGN_INFO);
         let ltpk = self.identity.key.public_key();
         let signature = self.identity.key.sign(&signed_info(&controller_x[..], &self.identity.id, &ltpk))?;
@@ -100,7 +133,7 @@ impl ExpectM4 {
             AeadKey::new(&session_key).seal(NONCE_M5, &[], &sub_tlv(&self.identity.id, &ltpk, &signature));
         let message =
             Tlv8Writer::new().push_u8(types::STATE, 5).push(types::ENCRYPTED_DATA, &sealed).finish();
-        Ok(Reply { message, next: ExpectM6 { srp_key, session_key } })
+        Ok(Reply { message, next: ExpectM6 { srp_key, session_key, device } })
     }
 }
 
@@ -108,6 +141,7 @@ impl ExpectM4 {
 pub struct ExpectM6 {
     srp_key: Zeroizing<Vec<u8>>,
     session_key: Zeroizing<[u8; 32]>,
+    device: Option<AuthenticatedDevice>,
 }
 
 impl std::fmt::Debug for ExpectM6 {
@@ -131,6 +165,6 @@ impl ExpectM6 {
             &sub.signature,
             "pair-setup M6",
         )?;
-        Ok(Paired { peer: sub.into_pairing() })
+        Ok(Paired { peer: sub.into_pairing(), device: self.device })
     }
 }

@@ -11,6 +11,7 @@ pub mod controller;
 
 pub use code::SetupCode;
 
+use crate::attestation::AuthenticatedDevice;
 use crate::crypto::{PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use crate::error::Result;
 use crate::store::{Pairing, PairingId, Permissions};
@@ -35,6 +36,9 @@ pub const FLAG_SPLIT: u32 = 1 << 24;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Paired {
     pub peer: Pairing,
+    /// Controller side, when device authentication was required: the verified device
+    /// certificate ([`crate::attestation`]). Always `None` on the accessory side.
+    pub device: Option<AuthenticatedDevice>,
 }
 
 /// `X ‖ id ‖ LTPK`: what each side signs in M5/M6.

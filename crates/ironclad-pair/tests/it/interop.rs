@@ -4,8 +4,9 @@
 //!
 //! Needs `IRONCLAD_HAP_PYTHON` = a Python with HAP-python==5.0.0, aiohomekit==4.0.1 (and
 //! homekit==0.19.0); skipped without it unless `IRONCLAD_REQUIRE_PEERS=1`.
-//! `IRONCLAD_HAP_ROUNDS` sets the number of full rounds per peer (default 20; the issue's
-//! acceptance run uses 500). Randomness is real here, so leading-zero A/B/S/K cases occur.
+//! `IRONCLAD_PAIR_ROUNDS` sets the number of full rounds per peer (default 20). The 500
+//! consecutive pair-setups per peer of the acceptance run are ironclad-hap's interop tests, over
+//! real HTTP. Randomness is real here, so leading-zero A/B/S/K cases occur.
 
 use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -27,9 +28,11 @@ fn peer(mode: &str, rounds: usize) -> Option<Pipe> {
         eprintln!("skipped: set IRONCLAD_HAP_PYTHON to a Python with HAP-python and aiohomekit");
         return None;
     };
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/hap_peer.py");
+    // The manifest directory at run time: a binary built in another checkout still finds it.
+    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+    let script = format!("{dir}/tests/interop/hap_peer.py");
     let mut child = Command::new(python)
-        .args([script, mode, &rounds.to_string()])
+        .args([script.as_str(), mode, &rounds.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -40,7 +43,7 @@ fn peer(mode: &str, rounds: usize) -> Option<Pipe> {
 }
 
 fn rounds() -> usize {
-    std::env::var("IRONCLAD_HAP_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(20)
+    std::env::var("IRONCLAD_PAIR_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(20)
 }
 
 struct Pipe {

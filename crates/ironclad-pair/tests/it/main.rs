@@ -1,5 +1,6 @@
 //! ironclad-pair integration tests (one binary, as ripgrep does).
 #![allow(clippy::unwrap_used)]
+mod attestation_flow;
 mod common;
 mod interop;
 mod pairings;
