@@ -61,6 +61,12 @@ enum Command {
     /// Simulated fleets against a running server.
     #[command(subcommand)]
     Fleet(FleetCommand),
+    /// The cloud's key vault: list managed keys (never their material), rotate them.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// A device owner's side (owner token): claim codes, your devices, their media keys.
+    #[command(subcommand)]
+    Owner(OwnerCommand),
     /// Media encryption: SAMPLE-AES HLS that players decrypt, elementary streams, G.711 frames.
     #[command(subcommand)]
     Media(MediaCommand),
@@ -131,6 +137,19 @@ enum ServerTokenCommand {
 enum ServerEnrollCommand {
     Group(Box<cmd::server_enroll_group::ServerEnrollGroupArgs>),
     Cert(cmd::server_enroll_cert::ServerEnrollCertArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    List(cmd::keys_list::KeysListArgs),
+    Rotate(cmd::keys_rotate::KeysRotateArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum OwnerCommand {
+    ClaimCode(cmd::owner_claim_code::OwnerClaimCodeArgs),
+    Devices(cmd::owner_devices::OwnerDevicesArgs),
+    MediaKey(cmd::owner_media_key::OwnerMediaKeyArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -211,6 +230,11 @@ fn main() -> ExitCode {
         Command::Server(ServerCommand::Revoke(args)) => cmd::server_revoke::run(args),
         Command::Server(ServerCommand::Disable(args)) => cmd::server_disable::run(args),
         Command::Fleet(FleetCommand::Sim(args)) => cmd::fleet_sim::run(args),
+        Command::Keys(KeysCommand::List(args)) => cmd::keys_list::run(args),
+        Command::Keys(KeysCommand::Rotate(args)) => cmd::keys_rotate::run(args),
+        Command::Owner(OwnerCommand::ClaimCode(args)) => cmd::owner_claim_code::run(args),
+        Command::Owner(OwnerCommand::Devices(args)) => cmd::owner_devices::run(args),
+        Command::Owner(OwnerCommand::MediaKey(args)) => cmd::owner_media_key::run(args),
         Command::Media(MediaCommand::EncryptHls(args)) => cmd::media_encrypt_hls::run(args),
         Command::Media(MediaCommand::DecryptHls(args)) => cmd::media_decrypt_hls::run(args),
         Command::Media(MediaCommand::EncryptEs(args)) => cmd::media_encrypt_es::run(args),

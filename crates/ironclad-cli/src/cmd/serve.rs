@@ -7,14 +7,17 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use ironclad_se::{Overwrite, atomic_write};
+use ironclad_se::{DirSe, Overwrite, SecureElement, Unlock, atomic_write};
+use ironclad_se_pkcs11::{Pkcs11Config, Pkcs11Se, Pkcs11Uri};
 use ironclad_server::{
     Registry, Role, Server, ServerConfig, ServerIdentity, StorageConfig, SystemClock, open_store,
 };
 use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use serde_json::json;
+use zeroize::Zeroizing;
 
 use crate::remote::runtime;
+use crate::secrets::{PinArgs, UnlockArgs, kdf_params};
 
 /// Run the cloud service: device registry, enrollment, authentication, operator API.
 ///
@@ -78,12 +81,30 @@ pub(crate) struct ServeArgs {
     /// Print JSON lines instead of text.
     #[arg(long)]
     json: bool,
+    /// The key vault's software secure element (a directory). Unlocked by --passphrase-file,
+    /// $IRONCLAD_PASSPHRASE or --device-secret-file; with none of them, a random unlock secret
+    /// is made next to it on first start (ironclad-server-se.secret, mode 0600: fine for a
+    /// trial, use a passphrase or --vault-pkcs11 in production) [default:
+    /// ironclad-server-se in the identity directory].
+    #[arg(long, value_name = "DIR", conflicts_with = "vault_pkcs11")]
+    vault_se: Option<PathBuf>,
+    /// Keep the vault's master and signing keys in a PKCS#11 token instead (RFC 7512 URI, e.g.
+    /// "pkcs11:token=ironclad-cloud;module-path=/usr/lib/softhsm/libsofthsm2.so"); the PIN
+    /// comes from --pin-file or $IRONCLAD_PKCS11_PIN.
+    #[arg(long, value_name = "URI")]
+    vault_pkcs11: Option<String>,
+    #[command(flatten)]
+    vault_unlock: UnlockArgs,
+    #[command(flatten)]
+    vault_pin: PinArgs,
 }
 
 /// File names of a generated identity.
 const IDENTITY_CERT: &str = "ironclad-server.pem";
 const IDENTITY_KEY: &str = "ironclad-server.key";
 const IDENTITY_CA: &str = "ironclad-server-ca.pem";
+/// The vault's software secure element, by default.
+const VAULT_SE: &str = "ironclad-server-se";
 
 pub(crate) fn run(args: ServeArgs) -> Result<()> {
     let mut config = match &args.config {
@@ -124,6 +145,9 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
         _ => bail!("tls.certificate and tls.private_key go together"),
     };
 
+    let vault_dir = args.identity_dir.clone().unwrap_or(default_identity_dir_for_vault(&config));
+    let (vault, vault_text) = open_vault(&args, &vault_dir)?;
+
     let rt = runtime()?;
     rt.block_on(async move {
         let store = open_store(&config.storage).await.context("opening the registry")?;
@@ -140,6 +164,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
         let server = Server::builder(config.clone())
             .identity(identity)
             .store(store)
+            .secure_element(vault)
             .bind()
             .await
             .with_context(|| format!("starting the server on {}", config.listen))?;
@@ -147,11 +172,11 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
         if args.json {
             println!(
                 "{}",
-                json!({"event": "listening", "addr": addr.to_string(), "storage": storage_text,
+                json!({"event": "listening", "addr": addr.to_string(), "storage": storage_text, "vault": vault_text,
                        "server_ca": server_ca.as_ref().map(|p| p.display().to_string())})
             );
         } else {
-            println!("listening on {addr} ({storage_text})");
+            println!("listening on {addr} ({storage_text}; key vault: {vault_text})");
             if let Some(ca) = &server_ca {
                 println!("devices and operators trust the server with --server-ca {}", ca.display());
             }
@@ -176,6 +201,62 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// Where the vault's software secure element goes by default: next to the SQLite file.
+fn default_identity_dir_for_vault(config: &ServerConfig) -> PathBuf {
+    match &config.storage {
+        StorageConfig::Sqlite { path } => {
+            path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf()
+        }
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The key vault's secure element: a PKCS#11 token, or a software store unlocked by a
+/// passphrase, a device secret, or (trial default) a generated secret file beside it.
+fn open_vault(args: &ServeArgs, dir: &Path) -> Result<(Arc<dyn SecureElement>, String)> {
+    if let Some(uri) = &args.vault_pkcs11 {
+        let parsed = Pkcs11Uri::parse(uri).with_context(|| format!("--vault-pkcs11 {uri}"))?;
+        let pin = args.vault_pin.resolve(&parsed)?;
+        let config = Pkcs11Config::from_uri(&parsed, pin)?;
+        let se = Pkcs11Se::open(&config)
+            .with_context(|| format!("opening PKCS#11 token {:?}", config.token_label))?;
+        return Ok((Arc::new(se), format!("PKCS#11 token {:?}", config.token_label)));
+    }
+    let store = args.vault_se.clone().unwrap_or_else(|| dir.join(VAULT_SE));
+    let explicit = args.vault_unlock.device_secret_file.is_some()
+        || args.vault_unlock.passphrase_file.is_some()
+        || std::env::var_os(&args.vault_unlock.passphrase_env).is_some();
+    let unlock = if explicit {
+        args.vault_unlock.resolve(false)?
+    } else {
+        let secret_path = store.with_file_name(format!(
+            "{}.secret",
+            store.file_name().and_then(|n| n.to_str()).unwrap_or(VAULT_SE)
+        ));
+        if !secret_path.exists() {
+            if store.exists() {
+                bail!(
+                    "the vault store {} exists but its unlock secret {} does not: give --passphrase-file,                      $IRONCLAD_PASSPHRASE or --device-secret-file",
+                    store.display(),
+                    secret_path.display()
+                );
+            }
+            let mut secret = Zeroizing::new([0u8; 32]);
+            aws_lc_rs::rand::fill(secret.as_mut_slice())
+                .map_err(|_| anyhow::anyhow!("random generator failed"))?;
+            atomic_write(&secret_path, secret.as_slice(), Overwrite::Refuse)
+                .with_context(|| format!("writing {}", secret_path.display()))?;
+        }
+        let secret = Zeroizing::new(
+            std::fs::read(&secret_path).with_context(|| format!("reading {}", secret_path.display()))?,
+        );
+        Unlock::DeviceSecret(secret)
+    };
+    let se = DirSe::open_or_create(&store, &unlock, kdf_params())
+        .with_context(|| format!("opening the vault store {}", store.display()))?;
+    Ok((Arc::new(se), format!("software SE {}", store.display())))
 }
 
 fn load_config(path: &Path) -> Result<ServerConfig> {

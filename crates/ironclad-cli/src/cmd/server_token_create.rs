@@ -12,7 +12,9 @@ use crate::remote::{OperatorArgs, runtime};
 /// Create an operator API token (needs an admin token).
 ///
 /// Roles: viewer (read enrollments, devices, audit), operator (also enroll, import, disable,
-/// revoke), admin (also tokens). The secret is shown once (only its SHA-256 is stored); --out
+/// revoke, read media keys), admin (also tokens, key rotation). owner is apart: an end user's
+/// app, which claims devices through pairing (`ironclad owner claim-code`) and reads only the
+/// media keys of the devices it claimed. The secret is shown once (only its SHA-256 is stored); --out
 /// writes it to a new file of mode 0600 instead of printing it, ready for --token-file.
 ///
 /// The admin token comes from $IRONCLAD_TOKEN or --token-file (`ironclad serve
@@ -42,6 +44,7 @@ pub(crate) struct ServerTokenCreateArgs {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum TokenRole {
+    Owner,
     Viewer,
     Operator,
     Admin,
@@ -50,6 +53,7 @@ enum TokenRole {
 impl TokenRole {
     fn as_str(self) -> &'static str {
         match self {
+            TokenRole::Owner => "owner",
             TokenRole::Viewer => "viewer",
             TokenRole::Operator => "operator",
             TokenRole::Admin => "admin",

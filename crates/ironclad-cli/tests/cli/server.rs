@@ -19,7 +19,12 @@ struct Serve {
 
 impl Serve {
     fn start(env: &Env, extra: &[&str]) -> Self {
-        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--init-admin-token", "--json"];
+        Self::start_as(env, "admin", extra)
+    }
+
+    /// Starts with a first admin token of this name (a restart needs a new name).
+    fn start_as(env: &Env, admin: &str, extra: &[&str]) -> Self {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--init-admin-token", admin, "--json"];
         args.extend_from_slice(extra);
         let mut child = env.cmd(&args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -332,5 +337,73 @@ fn openssl_client_completes_mutual_tls_and_an_unknown_ca_is_refused() {
         assert!(!out.contains("HTTP/1.1"), "{version}: the server answered the look-alike:\n{out}");
         assert!(out.contains("alert"), "{version}: no TLS alert:\n{out}");
     }
+    srv.stop();
+}
+
+#[test]
+fn key_vault_and_owner_commands() {
+    let env = Env::new();
+    env.pki();
+    let po = order(&env, "pki", "PO-1");
+    let made = provision(&env, &po, 1, "m.jsonl");
+    let device_id = made[0]["device_id"].as_str().unwrap().to_owned();
+    let mut srv = Serve::start(&env, &["--sqlite", "cloud/registry.sqlite"]);
+    // $IRONCLAD_PASSPHRASE is set by the harness: the vault's store is unlocked by it, and no
+    // trial unlock secret is written beside it.
+    assert!(env.path("cloud/ironclad-server-se").is_dir());
+    assert!(!env.path("cloud/ironclad-server-se.secret").exists());
+    srv.admin(&env, &["server", "enroll", "group", "--pki", "pki", "--ca", "line-1"]);
+    assert_authenticated(&device_run(&env, &srv, &made[0]).unwrap(), &made[0]);
+    assert_eq!(srv.admin(&env, &["keys", "list"]), serde_json::json!([]), "keys are made on first use");
+
+    // An operator reads the device's stream key into a 0600 file; the vault lists it, sealed.
+    let fetched =
+        srv.admin(&env, &["owner", "media-key", &device_id, "front", "--as-operator", "--out", "front.key"]);
+    let key = std::fs::read(env.path("front.key")).unwrap();
+    assert_eq!(key.len(), 16);
+    assert_eq!(hex::encode(&key), fetched["key_hex"].as_str().unwrap());
+    let listed = srv.admin(&env, &["keys", "list", "--usage", "media"]);
+    assert_eq!(listed[0]["id"], format!("media:{device_id}/front:v1"));
+    assert_eq!(listed[0]["storage"], "sealed");
+    assert!(!listed.to_string().contains(&hex::encode(&key)), "no material listed");
+    let human =
+        env.cmd(&srv.args(&["keys", "list"])).env("IRONCLAD_TOKEN", &srv.admin_token).output().unwrap();
+    assert!(String::from_utf8_lossy(&human.stdout).contains("current"), "{}", text(&human));
+
+    // Owners: a claim code, no devices yet, and no key of a device they do not own.
+    srv.admin(
+        &env,
+        &["server", "token", "create", "--name", "alice", "--role", "owner", "--out", "alice.token"],
+    );
+    let mut args = srv.args(&["owner", "claim-code", "--token-file", "alice.token"]);
+    let code = env.json(&args);
+    assert_eq!(code["code"].as_str().unwrap().len(), 32);
+    args = srv.args(&["owner", "devices", "--token-file", "alice.token"]);
+    assert_eq!(env.json(&args), serde_json::json!([]));
+    args = srv.args(&[
+        "owner",
+        "media-key",
+        &device_id,
+        "front",
+        "--out",
+        "x.key",
+        "--token-file",
+        "alice.token",
+    ]);
+    let refused = env.fails(&args);
+    assert!(refused.contains("forbidden"), "{refused}");
+    assert!(!env.path("x.key").exists(), "nothing written on refusal");
+    args = srv.args(&["keys", "list", "--token-file", "alice.token"]);
+    assert!(env.fails(&args).contains("forbidden"));
+
+    // Rotation; and the same keys after a restart (the master key stays in the vault's SE).
+    let rotated = srv.admin(&env, &["keys", "rotate", "media", "--subject", &format!("{device_id}/front")]);
+    assert_eq!(rotated["version"], 2);
+    let v2 = srv.admin(&env, &["owner", "media-key", &device_id, "front", "--as-operator"]);
+    assert_ne!(v2["key_hex"], fetched["key_hex"]);
+    srv.stop();
+    srv = Serve::start_as(&env, "admin-2", &["--sqlite", "cloud/registry.sqlite"]);
+    let again = srv.admin(&env, &["owner", "media-key", &device_id, "front", "--as-operator"]);
+    assert_eq!(again["key_hex"], v2["key_hex"], "unsealed by the same master key after a restart");
     srv.stop();
 }
