@@ -19,12 +19,12 @@
 
 use std::fmt;
 
-use aws_lc_rs::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey};
+use aws_lc_rs::agreement::{self, PrivateKey, UnparsedPublicKey};
 use aws_lc_rs::cipher::{
     AES_128, AES_256, EncryptingKey, EncryptionContext, StreamingEncryptingKey, UnboundCipherKey,
 };
 use aws_lc_rs::iv::FixedLength;
-use aws_lc_rs::{hkdf, hmac, rand};
+use aws_lc_rs::{hkdf, hmac};
 use ironclad_se::{Hkdf, KeyAlgorithm, PublicKey};
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -74,10 +74,11 @@ pub struct ContentKey {
 }
 
 impl ContentKey {
-    /// A fresh random key (what imgtool does for every image).
+    /// A fresh random key from the operating system's generator (what imgtool does for every
+    /// image).
     pub fn generate(cipher: Cipher) -> Result<Self> {
         let mut bytes = Zeroizing::new(vec![0u8; cipher.key_len()]);
-        rand::fill(&mut bytes).map_err(|_| Error::Crypto("random number generator failed"))?;
+        os_random(&mut bytes)?;
         Ok(Self { cipher, bytes })
     }
 
@@ -191,20 +192,35 @@ fn ctr_oneshot(key: &[u8], data: &mut [u8]) -> Result<()> {
         .map_err(|_| Error::Crypto("AES-CTR failed"))
 }
 
+/// Fills `out` from the operating system's CSPRNG (getrandom(2)). Mastering takes its content
+/// keys and ephemeral keys from here rather than from aws-lc's generator, whose first use in a
+/// process seeds from CPU jitter entropy: about 25 ms of CPU, longer than hashing 16 MiB.
+fn os_random(out: &mut [u8]) -> Result<()> {
+    getrandom::fill(out).map_err(|_| Error::Crypto("the operating system's random generator failed"))
+}
+
+/// A fresh ephemeral key-agreement key from [`os_random`]. A P-256 scalar outside 1..n (one
+/// draw in 2^32) is drawn again.
+fn ephemeral_key(kind: WrapKind) -> Result<PrivateKey> {
+    let mut secret = Zeroizing::new([0u8; 32]);
+    for _ in 0..16 {
+        os_random(secret.as_mut())?;
+        if let Ok(key) = PrivateKey::from_private_key(kind.agreement(), secret.as_ref()) {
+            return Ok(key);
+        }
+    }
+    Err(Error::Crypto("ephemeral key generation failed"))
+}
+
 /// Wraps `content_key` to `recipient` (X25519 or EcdhP256): returns the TLV type and value.
 pub(crate) fn wrap(content_key: &ContentKey, recipient: &PublicKey) -> Result<(u16, Vec<u8>)> {
     let kind = WrapKind::for_recipient(recipient)?;
-    let rng = rand::SystemRandom::new();
-    let eph = EphemeralPrivateKey::generate(kind.agreement(), &rng)
-        .map_err(|_| Error::Crypto("ephemeral key generation failed"))?;
+    let eph = ephemeral_key(kind)?;
     let eph_pub = eph.compute_public_key().map_err(|_| Error::Crypto("ephemeral public key"))?;
     let peer = UnparsedPublicKey::new(kind.agreement(), recipient.as_bytes());
     let key_len = content_key.bytes().len();
-    let (wrapped, tag) = agreement::agree_ephemeral(
-        eph,
-        peer,
-        Error::BadPublicKey("recipient key is not a valid point"),
-        |shared| {
+    let (wrapped, tag) =
+        agreement::agree(&eph, peer, Error::BadPublicKey("recipient key is not a valid point"), |shared| {
             let mut okm = Zeroizing::new(vec![0u8; key_len + TAG_LEN]);
             hkdf::Salt::new(hkdf::HKDF_SHA256, b"")
                 .extract(shared)
@@ -212,8 +228,7 @@ pub(crate) fn wrap(content_key: &ContentKey, recipient: &PublicKey) -> Result<(u
                 .and_then(|o| o.fill(&mut okm))
                 .map_err(|_| Error::Crypto("HKDF failed"))?;
             seal_key(&okm, content_key.bytes())
-        },
-    )?;
+        })?;
     let mut value = Vec::with_capacity(kind.point_len() + TAG_LEN + key_len);
     value.extend_from_slice(eph_pub.as_ref());
     value.extend_from_slice(tag.as_ref());
@@ -278,13 +293,21 @@ impl CtrStream {
 
     /// Encrypts or decrypts (the same operation) one chunk; returns the transformed bytes.
     pub(crate) fn apply(&mut self, input: &[u8]) -> Result<&[u8]> {
-        self.out.resize(input.len() + 16, 0);
-        let update = self.key.update(input, &mut self.out).map_err(|_| Error::Crypto("AES-CTR failed"))?;
-        let written = update.written().len();
-        if written != input.len() {
+        let mut out = std::mem::take(&mut self.out);
+        out.resize(input.len() + 16, 0);
+        let result = self.apply_into(input, &mut out);
+        self.out = out;
+        result?;
+        Ok(&self.out[..input.len()])
+    }
+
+    /// Like [`CtrStream::apply`], into `out[..input.len()]`; `out` needs 16 bytes to spare.
+    pub(crate) fn apply_into(&mut self, input: &[u8], out: &mut [u8]) -> Result<()> {
+        let update = self.key.update(input, out).map_err(|_| Error::Crypto("AES-CTR failed"))?;
+        if update.written().len() != input.len() {
             return Err(Error::Crypto("AES-CTR produced an unexpected length"));
         }
-        Ok(&self.out[..written])
+        Ok(())
     }
 }
 

@@ -1,7 +1,8 @@
 //! MCUboot-compatible firmware images, byte for byte with imgtool 2.5.0: parse, sign, encrypt,
 //! decrypt, verify, re-wrap and inspect. Pure: callers hand in `Read + Seek` sources and `Write`
 //! sinks, secure-element keys and options; nothing here opens a file or reads a clock. Every
-//! pass streams through one 64 KiB buffer, so memory stays flat whatever the image size.
+//! pass streams through a few 1 MiB buffers, hashing on a second thread for large images, so
+//! memory stays flat whatever the image size.
 //!
 //! Parse → verify → act:
 //!
@@ -51,6 +52,7 @@ mod header;
 mod image;
 mod inspect;
 mod keys;
+mod pipe;
 mod rewrap;
 mod sign;
 mod stream;

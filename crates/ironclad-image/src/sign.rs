@@ -18,7 +18,7 @@ use crate::encrypt::{self, ContentKey, CtrStream};
 use crate::error::{Error, Result};
 use crate::header::{Flags, HEADER_LEN, ImageHeader, Version};
 use crate::keys::{self, ImageSigner};
-use crate::stream::CHUNK;
+use crate::stream::HashPipe;
 use crate::tlv::{self, PROTECTED_MAGIC, TlvArea, UNPROTECTED_MAGIC, types};
 use crate::trailer::{self, Pad, SlotLayout};
 
@@ -181,7 +181,8 @@ pub struct SignedImage {
 }
 
 /// Signs (and encrypts) a payload of `payload_len` bytes read from `payload`, writing the image
-/// to `out`. Memory stays at one 64 KiB buffer whatever the size. The source must yield exactly
+/// to `out`. SHA-256 runs on a second thread alongside reading, AES-CTR and writing; memory
+/// stays at a few 1 MiB buffers whatever the size. The source must yield exactly
 /// `payload_len` bytes. On error `out` holds a partial image: write to a temporary file and
 /// rename on success.
 pub fn sign<R: Read, W: Write>(
@@ -233,43 +234,45 @@ pub fn sign<R: Read, W: Write>(
     hash.update(&head);
     emit(&mut out, &head)?;
 
+    // The plaintext is hashed on a second thread while this one reads, encrypts and writes it.
+    let mut pipe = HashPipe::start(hash, payload_len)?;
     let mut ctr = match &options.encryption {
         Some(enc) => Some(CtrStream::new(&enc.content_key)?),
         None => None,
     };
-    let mut buf = vec![0u8; CHUNK];
     let mut left = payload_len;
     while left > 0 {
-        let want = left.min(CHUNK as u64) as usize;
+        let want = left.min(pipe.buffer_len() as u64) as usize;
+        let mut buf = pipe.buffer()?;
         let n = crate::stream::read_full(&mut payload, &mut buf[..want])?;
         if n == 0 {
             return Err(Error::PayloadLength { expected: payload_len, actual: payload_len - left });
         }
         left -= n as u64;
-        let plain = &buf[..n];
-        hash.update(plain);
+        let plain = pipe.hash(buf, n)?;
         match ctr.as_mut() {
-            Some(ctr) => emit(&mut out, ctr.apply(plain)?)?,
-            None => emit(&mut out, plain)?,
+            Some(ctr) => emit(&mut out, ctr.apply(&plain[..n])?)?,
+            None => emit(&mut out, &plain[..n])?,
         }
+        pipe.release(plain);
     }
-    if payload.read(&mut buf[..1])? != 0 {
+    let mut probe = [0u8; 1];
+    if crate::stream::read_full(&mut payload, &mut probe)? != 0 {
         return Err(Error::PayloadLength { expected: payload_len, actual: payload_len + 1 });
     }
     if enc_pad > 0 {
         let zeros = [0u8; 16];
         let zeros = &zeros[..enc_pad as usize];
-        hash.update(zeros);
+        pipe.hash_bytes(zeros)?;
         let ctr = ctr.as_mut().ok_or(Error::Crypto("encryption state lost"))?;
         emit(&mut out, ctr.apply(zeros)?)?;
     }
     if let Some(p) = &protected {
-        hash.update(p);
+        pipe.hash_bytes(p)?;
         emit(&mut out, p)?;
     }
+    let digest = pipe.finish()?;
 
-    let mut digest = [0u8; 32];
-    digest.copy_from_slice(hash.finish().as_ref());
     let signature = match public.algorithm() {
         KeyAlgorithm::EcdsaP256 => signer.sign(SignInput::Sha256Digest(&digest))?,
         _ => signer.sign(SignInput::Message(&digest))?,

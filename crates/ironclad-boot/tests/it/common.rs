@@ -66,6 +66,16 @@ pub fn release(version: &str, counter: u32) -> Vec<u8> {
     release_by(&keys().trusted, version, Some(counter), &[])
 }
 
+/// A release signed by the trusted key with a `len`-byte payload.
+pub fn release_sized(version: &str, counter: u32, len: usize) -> Vec<u8> {
+    let mut o = SignOptions::new(version.parse().unwrap());
+    o.security_counter = Some(counter);
+    let body = payload(len, counter);
+    let mut image = Vec::new();
+    sign(&keys().trusted, &o, &body[..], body.len() as u64, &mut image).unwrap();
+    image
+}
+
 /// A release encrypted to the devices' key (AES-128-CTR, ENC_X25519).
 pub fn encrypted_release(version: &str, counter: u32) -> Vec<u8> {
     let mut o = SignOptions::new(version.parse().unwrap());

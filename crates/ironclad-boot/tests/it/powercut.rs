@@ -4,7 +4,9 @@
 //! power at that operation. After each cut the device is rebooted and driven on by an agent
 //! (retry the install, confirm or revert the trial, recover) until the scenario's end state.
 //! After every reset the booted image is re-verified independently, must not be a downgrade,
-//! and the counter must not be ahead of a confirmation.
+//! and the counter must not be ahead of a confirmation. Small images (one or two sectors) run
+//! every scenario on three geometries; images of several sectors (so cuts land between sector
+//! erases and in the middle of the payload) run the update scenarios on two more.
 
 use std::sync::OnceLock;
 
@@ -18,19 +20,43 @@ struct Release {
     counter: u64,
 }
 
-fn releases() -> &'static [Release; 3] {
-    static FX: OnceLock<[Release; 3]> = OnceLock::new();
-    FX.get_or_init(|| {
-        [1, 2, 3].map(|n| {
-            let image = release(&format!("{n}.0.0"), n);
-            Release { digest: digest_of(&image), image, counter: n.into() }
-        })
+type Releases = [Release; 3];
+
+fn make_releases(payload_len: usize) -> Releases {
+    [1, 2, 3].map(|n| {
+        let image = release_sized(&format!("{n}.0.0"), n, payload_len);
+        Release { digest: digest_of(&image), image, counter: n.into() }
     })
 }
 
+/// v1..v3 with 1,000-byte payloads: one or two sectors.
+fn releases() -> &'static Releases {
+    static FX: OnceLock<Releases> = OnceLock::new();
+    FX.get_or_init(|| make_releases(1000))
+}
+
+/// v1..v3 with 9,000-byte payloads: three 4 KiB sectors, ten 1 KiB sectors.
+fn large_releases() -> &'static Releases {
+    static FX: OnceLock<Releases> = OnceLock::new();
+    FX.get_or_init(|| make_releases(9000))
+}
+
+/// Geometries whose slots hold the large releases.
+fn large_geometries() -> Vec<(&'static str, SimConfig)> {
+    vec![
+        (
+            "1KiB sectors, 1-byte writes, erased 0x00, 12-sector slots",
+            SimConfig::new(1024, 1, 0x00, 12).unwrap(),
+        ),
+        (
+            "4KiB sectors, 16-byte writes, erased 0xff, 4-sector slots",
+            SimConfig::new(4096, 16, 0xff, 4).unwrap(),
+        ),
+    ]
+}
+
 /// The image running before the scenario and the one it installs.
-fn old_new(goal: Goal) -> (&'static Release, &'static Release) {
-    let r = releases();
+fn old_new(goal: Goal, r: &'static Releases) -> (&'static Release, &'static Release) {
     match goal {
         Goal::SecondUpdate => (&r[1], &r[2]),
         Goal::Provision => (&r[0], &r[0]),
@@ -71,8 +97,8 @@ fn steps(goal: Goal) -> Vec<Op> {
     }
 }
 
-fn run(goal: Goal, step: Op, d: &mut Device) -> Result<()> {
-    let new = &old_new(goal).1.image;
+fn run(goal: Goal, r: &'static Releases, step: Op, d: &mut Device) -> Result<()> {
+    let new = &old_new(goal, r).1.image;
     match step {
         Op::Install => d.install(new).map(drop),
         Op::Reboot => d.reboot().map(drop),
@@ -83,8 +109,7 @@ fn run(goal: Goal, step: Op, d: &mut Device) -> Result<()> {
 }
 
 /// The device a goal starts from.
-fn base(goal: Goal, config: SimConfig) -> Device {
-    let r = releases();
+fn base(goal: Goal, r: &'static Releases, config: SimConfig) -> Device {
     match goal {
         Goal::Provision => Device::fresh(config),
         Goal::SecondUpdate => {
@@ -108,9 +133,9 @@ fn start(goal: Goal, base: &Device) -> Device {
 }
 
 /// Invariants that hold after every reset, whatever was cut.
-fn check_reset(goal: Goal, d: &mut Device, report: &BootReport, counter_before: u64) {
+fn check_reset(goal: Goal, r: &'static Releases, d: &mut Device, report: &BootReport, counter_before: u64) {
     d.check_booted(report, counter_before);
-    let (old, new) = old_new(goal);
+    let (old, new) = old_new(goal, r);
     let digest = report.booted.digest;
     assert!(digest == old.digest || digest == new.digest, "booted an image outside the scenario");
     // The counter moves to the new image's only once the new image is confirmed.
@@ -123,8 +148,8 @@ fn check_reset(goal: Goal, d: &mut Device, report: &BootReport, counter_before: 
 }
 
 /// After the cut: reboot and act like the update agent / the operator until the goal's end.
-fn drive_to_end(goal: Goal, d: &mut Device) {
-    let (_, new) = old_new(goal);
+fn drive_to_end(goal: Goal, r: &'static Releases, d: &mut Device) {
+    let (_, new) = old_new(goal, r);
     for _ in 0..24 {
         let counter_before = d.counter();
         let report = match d.reboot() {
@@ -135,7 +160,7 @@ fn drive_to_end(goal: Goal, d: &mut Device) {
             }
             Err(e) => panic!("{goal:?}: reset failed after a cut: {e}"),
         };
-        check_reset(goal, d, &report, counter_before);
+        check_reset(goal, r, d, &report, counter_before);
         let on_v2 = report.booted.digest == new.digest && goal != Goal::Provision;
         let other = report.booted.slot.other();
         let updating = matches!(goal, Goal::Complete | Goal::SecondUpdate);
@@ -159,9 +184,9 @@ fn drive_to_end(goal: Goal, d: &mut Device) {
 }
 
 /// The end state every run of `goal` must reach.
-fn check_end(goal: Goal, d: &mut Device, max_attempts: u32) {
+fn check_end(goal: Goal, r: &'static Releases, d: &mut Device, max_attempts: u32) {
     let booted = d.engine.booted().expect("running").clone();
-    let (old, new) = old_new(goal);
+    let (old, new) = old_new(goal, r);
     let (running, other_state) = match goal {
         Goal::Complete | Goal::SecondUpdate => (new, SlotState::Confirmed),
         Goal::Exhaust => (old, SlotState::Exhausted { attempts: max_attempts }),
@@ -174,8 +199,13 @@ fn check_end(goal: Goal, d: &mut Device, max_attempts: u32) {
 }
 
 fn exhaustive(goal: Goal) {
-    for (name, config) in geometries() {
-        let base = base(goal, config);
+    exhaustive_on(goal, releases(), geometries());
+}
+
+fn exhaustive_on(goal: Goal, r: &'static Releases, geometries: Vec<(&'static str, SimConfig)>) {
+    let image_len = old_new(goal, r).1.image.len();
+    for (name, config) in geometries {
+        let base = base(goal, r, config);
 
         // The uninterrupted run: its operation count is the number of cut points.
         let mut clean = start(goal, &base);
@@ -183,30 +213,31 @@ fn exhaustive(goal: Goal) {
         let mut per_step = Vec::new();
         for step in steps(goal) {
             let before = clean.ops();
-            run(goal, step, &mut clean).unwrap();
+            run(goal, r, step, &mut clean).unwrap();
             per_step.push(format!("{step:?} {}", clean.ops() - before));
         }
         let total = clean.ops() - first;
-        check_end(goal, &mut clean, config.max_attempts);
+        check_end(goal, r, &mut clean, config.max_attempts);
 
         let mut exercised = 0u64;
         for cut in 0..total {
             for tear in Tear::ALL {
                 let mut d = start(goal, &base);
                 d.engine.flash_mut().cut_power_after(cut, tear);
-                let interrupted = steps(goal).into_iter().map(|s| run(goal, s, &mut d)).find(|r| r.is_err());
+                let interrupted =
+                    steps(goal).into_iter().map(|s| run(goal, r, s, &mut d)).find(|res| res.is_err());
                 assert!(
                     matches!(interrupted, Some(Err(Error::PowerCut))),
                     "{goal:?} on {name}: cut {cut} {tear:?} gave {interrupted:?}"
                 );
                 assert!(d.engine.booted().is_none(), "a power cut stops the running image");
-                drive_to_end(goal, &mut d);
-                check_end(goal, &mut d, config.max_attempts);
+                drive_to_end(goal, r, &mut d);
+                check_end(goal, r, &mut d, config.max_attempts);
             }
             exercised += 1;
         }
         eprintln!(
-            "power cut {goal:?} on {name}: {exercised} cut points (of {total} flash operations: {}) × {} tears",
+            "power cut {goal:?}, {image_len}-byte image, on {name}: {exercised} cut points (of {total} flash operations: {}) × {} tears",
             per_step.join(", "),
             Tear::ALL.len()
         );
@@ -238,4 +269,19 @@ fn provisioning_by_recovery_survives_a_cut_at_every_operation() {
 #[test]
 fn second_update_over_the_older_slot_survives_a_cut_at_every_operation() {
     exhaustive(Goal::SecondUpdate);
+}
+
+#[test]
+fn multi_sector_update_completes_after_a_cut_at_every_operation() {
+    exhaustive_on(Goal::Complete, large_releases(), large_geometries());
+}
+
+#[test]
+fn multi_sector_unconfirmed_trial_reverts_after_a_cut_at_every_operation() {
+    exhaustive_on(Goal::Exhaust, large_releases(), large_geometries());
+}
+
+#[test]
+fn multi_sector_second_update_survives_a_cut_at_every_operation() {
+    exhaustive_on(Goal::SecondUpdate, large_releases(), large_geometries());
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail, ensure};
 use clap::Args;
 use ironclad_image::{
-    Cipher, ContentKey, Image, Limits, SeAgreementKey, TrustAnchors, VerifiedImage, key_hash,
-    recipient_from_spki, signing_key_from_spki,
+    Image, Limits, SeAgreementKey, TrustAnchors, VerifiedImage, key_hash, recipient_from_spki,
+    signing_key_from_spki,
 };
 use ironclad_se::{DirSe, KeyHandle, Label, PublicKey, SecureElement};
 
@@ -190,11 +190,22 @@ pub(crate) fn open_image(path: &Path, limits: &Limits) -> Result<(File, Image)> 
 /// A file written in a stream and published only when complete: a temporary file beside the
 /// target, fsynced and renamed over it, then the directory fsynced. Dropping it without
 /// [`AtomicOut::commit`] removes the temporary file, so a failed command leaves nothing behind.
+///
+/// Writeback starts every [`WRITEBACK_STEP`] bytes while the rest is still being produced, so
+/// the final fsync waits for the last few megabytes instead of the whole image (16 MiB: about
+/// 1 ms instead of 10 ms here).
 #[derive(Debug)]
 pub(crate) struct AtomicOut {
     path: PathBuf,
     file: BufWriter<tempfile::NamedTempFile>,
+    /// Bytes accepted so far.
+    written: u64,
+    /// Bytes whose writeback has been started.
+    kicked: u64,
 }
+
+/// How much output accumulates before its writeback is started.
+const WRITEBACK_STEP: u64 = 1024 * 1024;
 
 impl AtomicOut {
     pub(crate) fn create(path: &Path) -> Result<Self> {
@@ -203,7 +214,12 @@ impl AtomicOut {
             .prefix(".tmp-")
             .tempfile_in(dir)
             .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-        Ok(Self { path: path.to_path_buf(), file: BufWriter::with_capacity(256 * 1024, tmp) })
+        Ok(Self {
+            path: path.to_path_buf(),
+            file: BufWriter::with_capacity(256 * 1024, tmp),
+            written: 0,
+            kicked: 0,
+        })
     }
 
     /// Flushes, fsyncs and renames into place.
@@ -221,15 +237,43 @@ impl AtomicOut {
             .with_context(|| format!("syncing the directory of {}", path.display()))?;
         Ok(())
     }
+
+    /// Starts (does not wait for) writeback of what was written since the last call, once a
+    /// [`WRITEBACK_STEP`] has accumulated. `POSIX_FADV_DONTNEED` on Linux writes dirty pages
+    /// back asynchronously and leaves pages under writeback cached; it is only advice, so a
+    /// failure changes nothing but timing.
+    fn start_writeback(&mut self) -> std::io::Result<()> {
+        if self.written - self.kicked < WRITEBACK_STEP {
+            return Ok(());
+        }
+        self.file.flush()?;
+        #[cfg(target_os = "linux")]
+        {
+            let len = std::num::NonZeroU64::new(self.written - self.kicked);
+            let _ = rustix::fs::fadvise(
+                self.file.get_ref().as_file(),
+                self.kicked,
+                len,
+                rustix::fs::Advice::DontNeed,
+            );
+        }
+        self.kicked = self.written;
+        Ok(())
+    }
 }
 
 impl Write for AtomicOut {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.file.write(buf)
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        self.start_writeback()?;
+        Ok(n)
     }
 
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.file.write_all(buf)
+        self.file.write_all(buf)?;
+        self.written += buf.len() as u64;
+        self.start_writeback()
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -244,9 +288,11 @@ fn parent_dir(path: &Path) -> &Path {
 // ---- randomness --------------------------------------------------------------------------------
 
 /// aws-lc seeds its process-wide DRBG from CPU jitter entropy on first use, about 25 ms of CPU.
-/// A command that needs randomness only after streaming the image (the key wrap's ephemeral
-/// key, an ECDSA signature) starts this first, so the seeding runs on another core while the
-/// payload is hashed. Dropping it waits for the helper thread.
+/// ECDSA signing needs that generator (the secure element's nonce), but only after the image
+/// is streamed; a command signing with ECDSA starts this first, so the seeding runs on another
+/// core while the payload is hashed. (Content keys and key-wrap ephemerals come from the
+/// operating system's generator and never wait for it; Ed25519 is deterministic.) Dropping it
+/// waits for the helper thread.
 #[derive(Debug)]
 pub(crate) struct RngWarmup(Option<std::thread::JoinHandle<()>>);
 
@@ -265,18 +311,6 @@ impl Drop for RngWarmup {
         if let Some(handle) = self.0.take() {
             let _ = handle.join();
         }
-    }
-}
-
-/// A fresh content key from the operating system's CSPRNG (getrandom's pool, read through
-/// /dev/urandom), which is needed before the first payload byte is encrypted and so cannot wait
-/// for aws-lc's jitter seeding ([`RngWarmup`]); aws-lc's generator where /dev/urandom is absent.
-pub(crate) fn fresh_content_key(cipher: Cipher) -> Result<ContentKey> {
-    use std::io::Read;
-    let mut bytes = zeroize::Zeroizing::new(vec![0u8; cipher.key_len()]);
-    match File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)) {
-        Ok(()) => Ok(ContentKey::from_bytes(&bytes)?),
-        Err(_) => Ok(ContentKey::generate(cipher)?),
     }
 }
 

@@ -10,8 +10,7 @@ use ironclad_se::Label;
 use serde_json::json;
 
 use crate::cmd::fw_io::{
-    AtomicOut, KeySourceArgs, RngWarmup, describe_verified, open_image, parse_number, read_recipient,
-    trust_anchors,
+    AtomicOut, KeySourceArgs, describe_verified, open_image, parse_number, read_recipient, trust_anchors,
 };
 use crate::output::print_json;
 
@@ -69,7 +68,6 @@ pub(crate) fn run(args: FwRewrapArgs) -> Result<()> {
         args.image.display()
     );
     let key = args.source.agreement_key(&args.key)?;
-    let _warmup = RngWarmup::start(); // the new wrap's ephemeral key, after the verification pass
     let refused = || format!("{} refused", args.image.display());
     let verified = image.decrypt_verify(&mut file, &trust, &key).with_context(refused)?;
     let mut out = AtomicOut::create(&args.out)?;

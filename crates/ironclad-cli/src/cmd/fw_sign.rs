@@ -6,13 +6,13 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Args, ValueEnum};
-use ironclad_image::{Cipher, Encryption, KeyIdFormat, Pad, SignOptions, SlotLayout, Version, sign};
+use ironclad_image::{
+    Cipher, ContentKey, Encryption, KeyIdFormat, Pad, SignOptions, SlotLayout, Version, sign,
+};
 use ironclad_se::{KeyAlgorithm, Label};
 use serde_json::json;
 
-use crate::cmd::fw_io::{
-    AtomicOut, KeySourceArgs, RngWarmup, fresh_content_key, parse_number, parse_uuid, read_recipient,
-};
+use crate::cmd::fw_io::{AtomicOut, KeySourceArgs, RngWarmup, parse_number, parse_uuid, read_recipient};
 use crate::output::print_json;
 
 /// Sign a firmware binary into an MCUboot image with a mastering key held in a secure element.
@@ -150,7 +150,7 @@ pub(crate) fn run(args: FwSignArgs) -> Result<()> {
             AesBits::Aes256 => Cipher::Aes256Ctr,
         };
         options.encryption =
-            Some(Encryption { recipient: read_recipient(path)?, content_key: fresh_content_key(cipher)? });
+            Some(Encryption { recipient: read_recipient(path)?, content_key: ContentKey::generate(cipher)? });
     }
 
     let input = File::open(&args.input).with_context(|| format!("opening {}", args.input.display()))?;
@@ -174,8 +174,7 @@ pub(crate) fn run(args: FwSignArgs) -> Result<()> {
         );
     }
     let key = args.source.signer(&args.key)?;
-    let _warmup = (options.encryption.is_some() || key.public_key().algorithm() == KeyAlgorithm::EcdsaP256)
-        .then(RngWarmup::start);
+    let _warmup = (key.public_key().algorithm() == KeyAlgorithm::EcdsaP256).then(RngWarmup::start);
     let mut out = AtomicOut::create(&args.output)?;
     let signed = sign(&key, &options, &input, payload_len, &mut out)
         .with_context(|| format!("signing {}", args.input.display()))?;

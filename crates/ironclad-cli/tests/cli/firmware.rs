@@ -487,3 +487,31 @@ fn boot_sim_scenario() {
     let out = ok("recover v2.0.0.bin");
     assert!(out.contains("as confirmed") && out.contains("anti-rollback counter 2 → 3"), "{out}");
 }
+
+/// `ironclad demo` has the firmware stage (the done-when): a release mastered in a
+/// secure element and re-wrapped per device, the simulated fleet updated with trial and
+/// confirm, a downgrade refused, a trial reverted; and every device's counter was raised.
+#[test]
+fn demo_has_the_secure_boot_stage() {
+    let env = Env::new();
+    let out = env.json_line("demo --devices 4");
+    assert_eq!(out["passed"], true, "{out}");
+    let stage = out["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "secure boot and update")
+        .unwrap_or_else(|| panic!("no firmware stage: {out}"));
+    assert_eq!(stage["passed"], true, "{stage}");
+    let detail = stage["detail"].as_str().unwrap();
+    for expected in [
+        "re-wrapped without re-signing",
+        "3 simulated device(s)",
+        "trial → confirm (counter 1→2)",
+        "1.0.0 downgrade refused",
+        "another device's copy refused",
+        "1.2.0 trial reverted → back on 1.1.0",
+    ] {
+        assert!(detail.contains(expected), "{expected:?} missing from {detail:?}");
+    }
+}

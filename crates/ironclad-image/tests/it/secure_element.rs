@@ -123,3 +123,70 @@ fn large_images_stream_through_files() {
     let parsed = Image::read(&mut Cursor::new(&bytes), &Limits::for_slot(LEN + 0x1000)).unwrap();
     assert_eq!(parsed.header().img_size as u64, LEN);
 }
+
+/// A source that hands out 1 to 4,099 bytes per read, never a whole chunk.
+struct Dribble<'a> {
+    data: &'a [u8],
+    next: usize,
+}
+
+impl Read for Dribble<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.next = (self.next * 7 + 13) % 4099 + 1;
+        let n = self.next.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// Short reads from the payload source change nothing: the same Ed25519 image (deterministic)
+/// as from a slice, for a payload large enough to be hashed on the second thread and one small
+/// enough to be hashed inline, plain and encrypted with the same content key.
+#[test]
+fn short_reads_give_the_same_image() {
+    let signer = ironclad_image::hazmat::SoftwareSigner::generate(KeyAlgorithm::Ed25519).unwrap();
+    let recipient = ironclad_image::hazmat::SoftwareAgreementKey::generate(KeyAlgorithm::X25519).unwrap();
+    for len in [100_000usize, (2 << 20) + 3] {
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8 ^ (i >> 12) as u8).collect();
+        let mut o = SignOptions::new("1.0.0".parse().unwrap());
+        o.header_size = 0x200;
+        o.security_counter = Some(1);
+        let mut from_slice = Vec::new();
+        sign(&signer, &o, &data[..], len as u64, &mut from_slice).unwrap();
+        let mut dribbled = Vec::new();
+        sign(&signer, &o, Dribble { data: &data, next: 0 }, len as u64, &mut dribbled).unwrap();
+        assert!(from_slice == dribbled, "{len} bytes: short reads changed the image");
+
+        let trust = TrustAnchors::with_key(signer.public_key().clone()).unwrap();
+        let mut src = Cursor::new(&dribbled);
+        let verified = Image::read(&mut src, &Limits::default()).unwrap().verify(&mut src, &trust).unwrap();
+        let mut all = dribbled[..0x200].to_vec();
+        all.extend_from_slice(&data);
+        let protected_len = verified.header().protect_tlv_size as usize;
+        all.extend_from_slice(&dribbled[0x200 + len..0x200 + len + protected_len]);
+        assert_eq!(
+            verified.digest().as_slice(),
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &all).as_ref()
+        );
+
+        o.encryption = Some(Encryption {
+            recipient: recipient.public_key().clone(),
+            content_key: ContentKey::from_bytes(&[0x42; 16]).unwrap(),
+        });
+        let mut a = Vec::new();
+        sign(&signer, &o, &data[..], len as u64, &mut a).unwrap();
+        let mut b = Vec::new();
+        sign(&signer, &o, Dribble { data: &data, next: 0 }, len as u64, &mut b).unwrap();
+        // The key wraps differ (fresh ephemeral keys); everything before them is identical.
+        let signed = a.len().min(b.len()) - 200;
+        assert!(a[..signed] == b[..signed], "{len} bytes: encrypted images differ");
+        let verified = Image::read(&mut Cursor::new(&b), &Limits::default())
+            .unwrap()
+            .decrypt_verify(&mut Cursor::new(&b), &trust, &recipient)
+            .unwrap();
+        let mut plain = Vec::new();
+        verified.write_payload(&mut Cursor::new(&b), &mut plain).unwrap();
+        assert_eq!(&plain[..len], &data[..]);
+    }
+}
