@@ -233,7 +233,7 @@ async fn lookup_latency(
                 ];
                 let serial = hex::encode(&key(n)[..16]);
                 let started = Instant::now();
-                let found = store.admission(&serial, &keys, ChallengeOp::None).await.unwrap();
+                let found = store.admission(&serial, &[], &keys, ChallengeOp::None).await.unwrap();
                 latencies.push(started.elapsed());
                 assert!(found.revocation.is_none() && found.enrollments.len() == 1);
             }

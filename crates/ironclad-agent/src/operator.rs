@@ -109,6 +109,30 @@ impl OperatorClient {
         self.call(Method::POST, "/v1/revocations", Some(&json!({ "serial": serial, "reason": reason }))).await
     }
 
+    /// Publishes a CRL (DER or PEM) signed by an enrolled group CA (needs an operator token).
+    /// The answer names the CA's enrollment, the CRL number and the outcome.
+    pub async fn publish_crl(&mut self, crl: &[u8]) -> Result<Value> {
+        let token = self.token.to_string();
+        let body = Some((crl.to_vec(), "application/pkix-crl"));
+        let (status, answer) = self.http.send(Method::POST, "/v1/crls", Some(&token), body).await?;
+        decode(status, &answer)
+    }
+
+    /// The current CRL (DER) of a group enrollment's CA.
+    pub async fn crl(&mut self, enrollment_id: &str) -> Result<Vec<u8>> {
+        let token = self.token.to_string();
+        let path = format!("/v1/crls/{enrollment_id}");
+        let (status, body) = self.http.send(Method::GET, &path, Some(&token), None).await?;
+        if !(200..300).contains(&status) {
+            return Err(decode::<Value>(status, &body).err().unwrap_or(Error::Server {
+                status,
+                code: None,
+                message: None,
+            }));
+        }
+        Ok(body.to_vec())
+    }
+
     /// Creates an operator API token (needs an admin token); `role` is "viewer", "operator"
     /// or "admin". The answer (`name`, `role`, `token`) carries the secret, this once.
     pub async fn create_token(&mut self, name: &str, role: &str) -> Result<Value> {

@@ -126,6 +126,15 @@ enum ServerCommand {
     ImportManifest(cmd::server_import_manifest::ServerImportManifestArgs),
     Revoke(cmd::server_revoke::ServerRevokeArgs),
     Disable(cmd::server_disable::ServerDisableArgs),
+    /// CRLs of enrolled group CAs: publish to the registry, fetch to mirror for outsiders.
+    #[command(subcommand)]
+    Crl(ServerCrlCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ServerCrlCommand {
+    Publish(cmd::server_crl_publish::ServerCrlPublishArgs),
+    Get(cmd::server_crl_get::ServerCrlGetArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -229,6 +238,10 @@ fn main() -> ExitCode {
         Command::Server(ServerCommand::ImportManifest(args)) => cmd::server_import_manifest::run(args),
         Command::Server(ServerCommand::Revoke(args)) => cmd::server_revoke::run(args),
         Command::Server(ServerCommand::Disable(args)) => cmd::server_disable::run(args),
+        Command::Server(ServerCommand::Crl(ServerCrlCommand::Publish(args))) => {
+            cmd::server_crl_publish::run(args)
+        }
+        Command::Server(ServerCommand::Crl(ServerCrlCommand::Get(args))) => cmd::server_crl_get::run(args),
         Command::Fleet(FleetCommand::Sim(args)) => cmd::fleet_sim::run(args),
         Command::Keys(KeysCommand::List(args)) => cmd::keys_list::run(args),
         Command::Keys(KeysCommand::Rotate(args)) => cmd::keys_rotate::run(args),

@@ -129,6 +129,22 @@ impl DeviceAuth {
         Err(Error::Refused(r))
     }
 
+    /// The connection's chain, verified under the current trust snapshot. Revocation is the
+    /// registry's (and the published CRLs'), checked by the callers for every request, so the
+    /// chain is verified without it (the PKI checks the leaf's serial last, after the path).
+    /// Usually the handshake verified this chain already.
+    fn verified_chain(&self, conn: &ConnectionInfo) -> std::result::Result<VerifiedChain, Refusal> {
+        let chain = conn.peer_certificates().ok_or(Refusal::NoClientCertificate)?;
+        let snapshot = self.trust.snapshot();
+        let now = self.clock.now();
+        if let Some(v) = conn.cached_chain(snapshot.generation()).filter(|v| now <= v.device.not_after()) {
+            return Ok(v);
+        }
+        let v = snapshot.verify_remembered(chain, now).map_err(|e| Refusal::ChainInvalid(e.to_string()))?;
+        conn.cache_chain(snapshot.generation(), v.clone());
+        Ok(v)
+    }
+
     /// Chain (webpki through the PKI), then revocation (registry status, by serial) and
     /// enrollment (lookup order of [`decide`]), read in one store round trip together with the
     /// step's challenge operation `op` ([`Store::admission`]).
@@ -138,31 +154,19 @@ impl DeviceAuth {
         conn: &ConnectionInfo,
         op: ChallengeOp<'_>,
     ) -> Result<(Admitted, Option<ChallengeTake>)> {
-        let (Some(chain), Some(cert_sha256)) = (conn.peer_certificates(), conn.leaf_sha256()) else {
+        let Some(cert_sha256) = conn.leaf_sha256() else {
             return self.refuse(event, conn, None, Refusal::NoClientCertificate).await;
         };
-        let snapshot = self.trust.snapshot();
-        let now = self.clock.now();
-        let cached = conn.cached_chain(snapshot.generation()).filter(|v| now <= v.device.not_after());
-        let verified = match cached {
-            Some(v) => v,
-            // Revocation is the registry's, checked below for every request, so the chain is
-            // verified without it (the PKI checks the leaf's serial last, after the path).
-            // Usually the handshake verified this chain already.
-            None => match snapshot.verify_remembered(chain, now) {
-                Ok(v) => {
-                    conn.cache_chain(snapshot.generation(), v.clone());
-                    v
-                }
-                Err(e) => return self.refuse(event, conn, None, Refusal::ChainInvalid(e.to_string())).await,
-            },
+        let verified = match self.verified_chain(conn) {
+            Ok(v) => v,
+            Err(r) => return self.refuse(event, conn, None, r).await,
         };
         let device_id = verified.device.device_id().to_owned();
         let mut order = Vec::with_capacity(2 + verified.ca_path.len());
         order.push(MatchKey::Certificate(cert_sha256));
         order.push(MatchKey::PublicKey(sha256(verified.device.spki_der())));
         order.extend(verified.ca_path.iter().map(|fp| MatchKey::Ca(*fp)));
-        let found = self.store.admission(verified.device.serial(), &order, op).await?;
+        let found = self.store.admission(verified.device.serial(), &verified.crl_keys, &order, op).await?;
         if let Some(r) = found.revocation {
             let r = Refusal::Revoked { serial: r.serial, reason: r.reason };
             return self.refuse(event, conn, Some(device_id), r).await;
@@ -268,8 +272,9 @@ impl DeviceAuth {
     }
 
     /// Checks a device session for a request on `/v1/devices/{path_device}/...`: the bearer
-    /// token, its expiry, that it is used with the certificate it was issued to, that the
-    /// certificate is not revoked since, and that the device asks for its own resource.
+    /// token, its expiry, that it is used with the certificate it was issued to, that no
+    /// certificate of the chain is revoked since (registry or CRL), and that the device asks
+    /// for its own resource.
     pub(crate) async fn device_session(
         &self,
         event: &str,
@@ -293,7 +298,13 @@ impl DeviceAuth {
         if session.cert_sha256 != leaf {
             return self.refuse(event, conn, who, Refusal::SessionOtherCertificate).await;
         }
-        if let Some(r) = self.store.revocation(&session.serial).await? {
+        // The chain again (usually remembered by the connection): a CRL names certificates by
+        // their issuer.
+        let crl_keys = match self.verified_chain(conn) {
+            Ok(v) => v.crl_keys,
+            Err(r) => return self.refuse(event, conn, who, r).await,
+        };
+        if let Some(r) = self.store.revocation_for(&session.serial, &crl_keys).await? {
             let r = Refusal::Revoked { serial: r.serial, reason: r.reason };
             return self.refuse(event, conn, who, r).await;
         }

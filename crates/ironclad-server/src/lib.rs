@@ -27,6 +27,7 @@
 mod auth;
 mod clock;
 mod config;
+mod crl;
 mod error;
 mod http;
 mod pop;
@@ -39,6 +40,7 @@ mod vault;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{AuthLimits, ServerConfig, StorageConfig, TlsConfig};
+pub use crl::{CRL_CLOCK_SKEW_SECS, CrlPublication, CrlRefusal, ParsedCrl, VerifiedCrl, parse_crl};
 pub use error::{Error, Refusal, Result};
 pub use pop::make_verification_certificate;
 pub use registry::{ImportReport, ManifestRecord, NewApiToken, Registry};

@@ -10,10 +10,12 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use zeroize::Zeroizing;
 
 use crate::clock::Clock;
+use crate::crl::{CrlPublication, CrlRefusal, parse_crl};
 use crate::error::{Error, Result};
 use crate::pop::{check_verification_certificate, new_verification_code};
 use crate::store::{
-    ApiToken, Enrollment, EnrollmentKind, EnrollmentStatus, ImportCounts, MatchKey, Revocation, Role, Store,
+    ApiToken, CrlPublished, Enrollment, EnrollmentKind, EnrollmentStatus, ImportCounts, MatchKey, Revocation,
+    Role, Store, StoredCrl,
 };
 use crate::trust::{Trust, sha256};
 
@@ -278,5 +280,68 @@ impl Registry {
         };
         self.store.insert_api_token(&token).await?;
         Ok(NewApiToken { token, secret })
+    }
+}
+
+// ---- CRL publication -------------------------------------------------------------------------
+
+impl Registry {
+    /// Publishes a CRL (DER or PEM) signed by an enrolled group CA: verified against that CA
+    /// and its freshness, refused when not newer than the CA's current CRL, then stored as
+    /// current with its entries applied as revocations (every server sharing the store refuses
+    /// the listed certificates from now on). `Ok(Err(_))` is a refusal, `Err(_)` a failure.
+    pub async fn publish_crl(&self, input: &[u8]) -> Result<std::result::Result<CrlPublication, CrlRefusal>> {
+        let parsed = match parse_crl(input) {
+            Ok(p) => p,
+            Err(r) => return Ok(Err(r)),
+        };
+        let mut candidates = Vec::new();
+        for e in self.store.trusted_group_cas().await? {
+            if let Some(ca) = e.der.as_deref().and_then(|der| CaCertificate::from_der(der).ok())
+                && parsed.named_by(&ca)
+            {
+                candidates.push((e.id, ca));
+            }
+        }
+        // Usually one; several only when CAs share a name and the CRL names no key identifier.
+        let mut refusal = CrlRefusal::IssuerNotEnrolled { issuer: parsed.issuer().to_owned() };
+        let mut verified = None;
+        let now = self.clock.unix();
+        for (id, ca) in candidates {
+            match parsed.verify(&ca, &id, now) {
+                Ok(v) => {
+                    verified = Some((id, ca, v));
+                    break;
+                }
+                Err(r) => refusal = r,
+            }
+        }
+        let Some((enrollment_id, ca, v)) = verified else { return Ok(Err(refusal)) };
+        let outcome = match self.store.publish_crl(&v.crl, &v.entries).await? {
+            CrlPublished::Stored => "stored",
+            CrlPublished::Unchanged => "unchanged",
+            CrlPublished::NotNewer { current } => {
+                return Ok(Err(CrlRefusal::NotNewer { number: v.crl.number, current }));
+            }
+        };
+        Ok(Ok(CrlPublication {
+            enrollment_id,
+            ca: ca.subject().to_owned(),
+            ca_sha256: ca.sha256_fingerprint(),
+            number: v.crl.number,
+            this_update: v.crl.this_update,
+            next_update: v.crl.next_update,
+            entries: v.crl.entries,
+            outcome,
+        }))
+    }
+
+    /// The current CRL published for the CA of group enrollment `id`.
+    pub async fn crl(&self, id: &str) -> Result<StoredCrl> {
+        let e = self.get(id).await?;
+        let MatchKey::Ca(fp) = e.key else {
+            return Err(Error::Invalid(format!("enrollment {id} is not a group (CA) enrollment")));
+        };
+        self.store.crl(&fp).await?.ok_or_else(|| Error::NotFound(format!("CRL of group enrollment {id}")))
     }
 }

@@ -22,7 +22,7 @@ use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::error::Result;
-use crate::store::Store;
+use crate::store::{CrlKey, Store};
 
 /// SHA-256.
 pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
@@ -38,12 +38,18 @@ struct CaLink {
     ski: Option<Vec<u8>>,
     aki: Option<Vec<u8>>,
     self_issued: bool,
+    /// Serial as the registry spells it: what a CRL of the CA above names it by.
+    serial: String,
 }
 
 fn ca_link(der: &[u8]) -> Option<CaLink> {
     let (_, cert) = X509Certificate::from_der(der).ok()?;
-    let mut link =
-        CaLink { ski: None, aki: None, self_issued: cert.subject().as_raw() == cert.issuer().as_raw() };
+    let mut link = CaLink {
+        ski: None,
+        aki: None,
+        self_issued: cert.subject().as_raw() == cert.issuer().as_raw(),
+        serial: ironclad_pki::normalize_serial(&hex::encode(cert.raw_serial())).ok()?,
+    };
     for e in cert.iter_extensions() {
         match e.parsed_extension() {
             ParsedExtension::SubjectKeyIdentifier(id) => link.ski = Some(id.0.to_vec()),
@@ -57,11 +63,13 @@ fn ca_link(der: &[u8]) -> Option<CaLink> {
 }
 
 /// A verified device and the CAs above it, nearest first (their SHA-256s): the order in which
-/// group enrollments are looked up.
+/// group enrollments are looked up. `crl_keys` names each certificate of the chain as a CRL of
+/// its issuer would (the device by its CA, each CA by the one above it).
 #[derive(Clone, Debug)]
 pub(crate) struct VerifiedChain {
     pub(crate) device: VerifiedDevice,
     pub(crate) ca_path: Vec<[u8; 32]>,
+    pub(crate) crl_keys: Vec<CrlKey>,
 }
 
 /// Most verified chains one snapshot remembers (about 1 KiB each); the memory is cleared when
@@ -203,7 +211,13 @@ impl TrustSet {
                 None => break,
             }
         }
-        Ok(VerifiedChain { device, ca_path })
+        let mut crl_keys = vec![CrlKey { issuer: ca_path[0], serial: device.serial().to_owned() }];
+        for pair in ca_path.windows(2) {
+            if let Some(link) = known.get(&pair[0]) {
+                crl_keys.push(CrlKey { issuer: pair[1], serial: link.serial.clone() });
+            }
+        }
+        Ok(VerifiedChain { device, ca_path, crl_keys })
     }
 }
 

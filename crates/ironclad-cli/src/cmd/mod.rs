@@ -43,6 +43,8 @@ pub(crate) mod se_init;
 pub(crate) mod se_keygen;
 pub(crate) mod se_list;
 pub(crate) mod serve;
+pub(crate) mod server_crl_get;
+pub(crate) mod server_crl_publish;
 pub(crate) mod server_disable;
 pub(crate) mod server_enroll_cert;
 pub(crate) mod server_enroll_group;

@@ -407,3 +407,86 @@ fn key_vault_and_owner_commands() {
     assert_eq!(again["key_hex"], v2["key_hex"], "unsealed by the same master key after a restart");
     srv.stop();
 }
+
+#[test]
+fn crl_published_to_the_registry_mirrored_and_checked_by_openssl() {
+    let Some(openssl) = openssl() else { return };
+    let env = Env::new();
+    env.pki();
+    let po = order(&env, "pki", "PO-1");
+    let made = provision(&env, &po, 2, "m.jsonl");
+    let srv = Serve::start(&env, &["--sqlite", "registry.sqlite"]);
+    let group = srv.admin(&env, &["server", "enroll", "group", "--pki", "pki", "--ca", "line-1"]);
+    let group_id = group["id"].as_str().unwrap().to_owned();
+    srv.admin(
+        &env,
+        &["server", "token", "create", "--name", "dash", "--role", "viewer", "--out", "dash.token"],
+    );
+    for record in &made {
+        assert_authenticated(&device_run(&env, &srv, record).unwrap(), record);
+    }
+
+    // Revoked in the PKI, the CA's CRL published to the registry: refused at once.
+    let serial = made[0]["serial"].as_str().unwrap();
+    env.ok(&["cert", "revoke", "--pki", "pki", "--serial", serial, "--reason", "key-compromise"]);
+    env.ok(&["ca", "crl", "--pki", "pki", "--ca", "line-1", "--out", "crl-1.pem"]);
+    let published = srv.admin(&env, &["server", "crl", "publish", "crl-1.pem"]);
+    assert_eq!((published["outcome"].as_str(), published["entries"].as_u64()), (Some("stored"), Some(1)));
+    assert_eq!(published["enrollment_id"], group_id.as_str());
+    assert!(device_run(&env, &srv, &made[0]).unwrap_err().contains("authentication refused"));
+    assert_authenticated(&device_run(&env, &srv, &made[1]).unwrap(), &made[1]);
+    assert_eq!(srv.admin(&env, &["server", "crl", "publish", "crl-1.pem"])["outcome"], "unchanged");
+
+    // A newer CRL, then the older one replayed: refused, naming both numbers.
+    env.ok(&["ca", "crl", "--pki", "pki", "--ca", "line-1", "--out", "crl-2.pem"]);
+    assert_eq!(srv.admin(&env, &["server", "crl", "publish", "crl-2.pem"])["number"], "2");
+    let mut args = srv.args(&["server", "crl", "publish", "crl-1.pem"]);
+    args.extend(["--token-file", "dash.token"]);
+    assert!(env.fails(&args).contains("needs operator"), "a viewer may not publish");
+    let mut args = srv.args(&["server", "crl", "publish", "crl-1.pem"]);
+    args.push("--json");
+    let out = env.cmd(&args).env("IRONCLAD_TOKEN", &srv.admin_token).output().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("CRL number 1 is not newer than the current CRL's (2)"), "{}", text(&out));
+
+    // Mirrored by a viewer, as DER, atomically: OpenSSL verifies it against the CA chain and
+    // finds the revoked serial.
+    let mut args = srv.args(&["server", "crl", "get", &group_id, "--out", "www/line-1.crl"]);
+    args.extend(["--token-file", "dash.token"]);
+    std::fs::create_dir_all(env.path("www")).unwrap();
+    let got = env.json(&args);
+    assert_eq!((got["number"].as_str(), got["stale"].as_bool()), (Some("2"), Some(false)), "{got}");
+    let mirror = env.path("www/line-1.crl");
+    let chain = env.path("pki/ca/line-1/chain.pem");
+    let verified = Command::new(&openssl)
+        .args([
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            s(&mirror),
+            "-CAfile",
+            s(&chain),
+            "-verify",
+            "-noout",
+            "-text",
+        ])
+        .output()
+        .unwrap();
+    let said = text(&verified);
+    assert!(verified.status.success() && said.contains("verify OK"), "{said}");
+    assert!(said.to_lowercase().contains(&serial.to_lowercase()), "{said}");
+    assert!(said.contains("Key Compromise"), "{said}");
+    let entries: Vec<_> =
+        std::fs::read_dir(env.path("www")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(entries, ["line-1.crl"], "no temporary file left behind");
+
+    // A mirror never goes back: a file holding a newer CRL than the server's is kept.
+    env.ok(&["ca", "crl", "--pki", "pki", "--ca", "line-1", "--out", "www/line-1.crl"]);
+    let before = std::fs::read(&mirror).unwrap();
+    let mut args = srv.args(&["server", "crl", "get", &group_id, "--out", "www/line-1.crl"]);
+    args.extend(["--token-file", "dash.token"]);
+    assert!(env.fails(&args).contains("newer than the server's 2; not replaced"));
+    assert_eq!(std::fs::read(&mirror).unwrap(), before);
+    srv.stop();
+}

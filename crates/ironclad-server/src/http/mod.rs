@@ -1,6 +1,7 @@
 //! The HTTP API (axum): device endpoints behind mutual TLS and challenge-response, the
 //! operator API behind hashed API tokens with roles, and an open health check.
 
+mod crl;
 mod device;
 mod keys;
 mod operator;
@@ -44,6 +45,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/enrollments/{id}/enable", post(operator::enable))
         .route("/v1/enrollments/{id}/disable", post(operator::disable))
         .route("/v1/revocations", post(operator::revoke))
+        .route("/v1/crls", post(crl::publish))
+        .route("/v1/crls/{enrollment_id}", get(crl::get))
         .route("/v1/registry/devices", get(operator::list_devices))
         .route("/v1/audit", get(operator::audit))
         .route("/v1/devices/{device_id}/claim", post(ownership::claim))

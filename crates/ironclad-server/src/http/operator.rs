@@ -103,6 +103,27 @@ impl Operator {
         };
         app.registry.store().append_audit(&record).await.map_err(ApiError::operator)
     }
+
+    /// Audits a refused action with its reason code (e.g. a replayed CRL).
+    pub(super) async fn audit_refused(
+        &self,
+        app: &AppState,
+        event: &str,
+        reason: &str,
+        detail: String,
+    ) -> Result<(), ApiError> {
+        let record = AuditRecord {
+            at: app.device.clock.unix(),
+            event: event.to_owned(),
+            outcome: Outcome::Refused,
+            reason: Some(reason.to_owned()),
+            detail,
+            device_id: None,
+            actor: Some(format!("token:{}", self.name)),
+            peer: Some(self.conn.remote_addr().to_string()),
+        };
+        app.registry.store().append_audit(&record).await.map_err(ApiError::operator)
+    }
 }
 
 fn op<T>(r: crate::Result<T>) -> Result<T, ApiError> {

@@ -4,6 +4,7 @@
 //!
 //! Times are Unix seconds. Secrets (session and API tokens) are stored only as SHA-256 hashes.
 
+pub mod crl;
 mod postgres;
 mod sqlite;
 #[cfg(any(test, feature = "store-suite"))]
@@ -15,6 +16,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+pub use crl::{CrlEntry, CrlKey, CrlNumber, CrlPublished, CrlStore, StoredCrl};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::{
@@ -30,7 +32,7 @@ pub use vault::{
 use crate::error::Result;
 
 /// The schema version both backends migrate to.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// A boxed future returned by [`Store`] methods (the trait is object-safe: callers hold
 /// `Arc<dyn Store>`).
@@ -38,7 +40,7 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a
 
 /// Everything the server keeps. Implementations are shared by all connections
 /// (`Arc<dyn Store>`) and must make each method atomic.
-pub trait Store: VaultStore + Send + Sync + fmt::Debug {
+pub trait Store: VaultStore + CrlStore + Send + Sync + fmt::Debug {
     /// "sqlite" or "postgres".
     fn backend_name(&self) -> &'static str;
 
@@ -52,18 +54,20 @@ pub trait Store: VaultStore + Send + Sync + fmt::Debug {
     /// authentication lookup.
     fn enrollments_by_keys<'a>(&'a self, keys: &'a [MatchKey]) -> StoreFuture<'a, Vec<Enrollment>>;
     /// Everything one authentication step reads, in one round trip where the backend allows:
-    /// the revocation of `serial`, the enrollments matching `keys`, and the step's challenge
-    /// operation. The operation runs whatever the lookup finds: a challenge stored for a
-    /// device that is then refused is never handed out, and one consumed by a refused device
-    /// is spent.
+    /// the revocation of `serial` or of a certificate of the chain by a published CRL
+    /// (`crl_keys`, [`CrlStore::revocation_for`]), the enrollments matching `keys`, and the
+    /// step's challenge operation. The operation runs whatever the lookup finds: a challenge
+    /// stored for a device that is then refused is never handed out, and one consumed by a
+    /// refused device is spent.
     fn admission<'a>(
         &'a self,
         serial: &'a str,
+        crl_keys: &'a [CrlKey],
         keys: &'a [MatchKey],
         op: ChallengeOp<'a>,
     ) -> StoreFuture<'a, Admission> {
         Box::pin(async move {
-            let revocation = self.revocation(serial).await?;
+            let revocation = self.revocation_for(serial, crl_keys).await?;
             let mut enrollments = self.enrollments_by_keys(keys).await?;
             enrollments.iter_mut().for_each(|e| e.der = None);
             let challenge = match op {

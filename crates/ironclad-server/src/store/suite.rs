@@ -8,6 +8,9 @@ use std::sync::Arc;
 use super::*;
 use crate::error::Error;
 
+mod crl;
+pub use crl::*;
+
 /// A store under test plus whatever keeps it alive (a temp dir, a database cluster).
 pub struct TestStore {
     pub store: Arc<dyn Store>,
@@ -30,7 +33,8 @@ macro_rules! store_suite_tests {
             challenges_are_single_use, concurrent_consumption_has_one_winner, sessions_and_purge,
             devices_upsert, revocations, device_state_versions, audit_log, api_tokens,
             admission_in_one_call, open_session_writes_all_three, group_commit_keeps_failures_apart,
-            managed_keys_rotate, claims_are_single_use, concurrent_claims_have_one_winner);
+            managed_keys_rotate, claims_are_single_use, concurrent_claims_have_one_winner,
+            crls_publish_in_order_and_scope_their_entries, concurrent_crl_publications_keep_the_highest);
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
         $(
@@ -299,7 +303,7 @@ pub async fn admission_in_one_call(s: &Arc<dyn Store>) {
     let keys = [cert, MatchKey::PublicKey(h(3)), group];
 
     let c = challenge("a1", 1000);
-    let a = s.admission("0a", &keys, ChallengeOp::Insert(&c)).await.unwrap();
+    let a = s.admission("0a", &[], &keys, ChallengeOp::Insert(&c)).await.unwrap();
     assert_eq!(a.revocation, None);
     let mut ids: Vec<&str> = a.enrollments.iter().map(|e| e.id.as_str()).collect();
     ids.sort();
@@ -309,18 +313,18 @@ pub async fn admission_in_one_call(s: &Arc<dyn Store>) {
 
     let r = Revocation { serial: "0a".into(), reason: "keyCompromise".into(), revoked_at: 5 };
     s.revoke(&r).await.unwrap();
-    let a = s.admission("0a", &keys, ChallengeOp::Consume { id: "a1", at: 950 }).await.unwrap();
+    let a = s.admission("0a", &[], &keys, ChallengeOp::Consume { id: "a1", at: 950 }).await.unwrap();
     assert_eq!(a.revocation, Some(r));
     assert_eq!(a.challenge, Some(ChallengeTake::Fresh(c.clone())));
-    let a = s.admission("0b", &keys[1..2], ChallengeOp::Consume { id: "a1", at: 951 }).await.unwrap();
+    let a = s.admission("0b", &[], &keys[1..2], ChallengeOp::Consume { id: "a1", at: 951 }).await.unwrap();
     assert_eq!((a.revocation, a.enrollments.len()), (None, 0));
     assert_eq!(a.challenge, Some(ChallengeTake::Used(c)));
-    let a = s.admission("0b", &[], ChallengeOp::Consume { id: "zz", at: 951 }).await.unwrap();
+    let a = s.admission("0b", &[], &[], ChallengeOp::Consume { id: "zz", at: 951 }).await.unwrap();
     assert_eq!(a.challenge, Some(ChallengeTake::Unknown));
-    let a = s.admission("0b", &keys, ChallengeOp::None).await.unwrap();
+    let a = s.admission("0b", &[], &keys, ChallengeOp::None).await.unwrap();
     assert_eq!((a.enrollments.len(), a.challenge), (2, None));
     // A clashing challenge ID fails the call.
-    let dup = s.admission("0b", &keys, ChallengeOp::Insert(&challenge("a1", 1000))).await;
+    let dup = s.admission("0b", &[], &keys, ChallengeOp::Insert(&challenge("a1", 1000))).await;
     assert!(matches!(dup, Err(Error::Conflict(_))), "{dup:?}");
 }
 

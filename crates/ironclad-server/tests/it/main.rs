@@ -4,6 +4,7 @@
 
 mod auth;
 mod common;
+mod crl;
 mod enrollment;
 mod openssl;
 mod operator;

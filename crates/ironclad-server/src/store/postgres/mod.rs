@@ -15,19 +15,24 @@ use tokio_postgres::{Client, NoTls, Row, Statement};
 
 use super::types::{status_str, to32};
 use super::{
-    Admission, ApiToken, AuditEntry, AuditRecord, ChallengeOp, ChallengeTake, DeviceRecord, Enrollment,
-    EnrollmentStatus, ImportCounts, MatchKey, Outcome, Revocation, Store, StoreFuture, StoredChallenge,
-    StoredSession, StoredState,
+    Admission, ApiToken, AuditEntry, AuditRecord, ChallengeOp, ChallengeTake, CrlKey, DeviceRecord,
+    Enrollment, EnrollmentStatus, ImportCounts, MatchKey, Outcome, Revocation, Store, StoreFuture,
+    StoredChallenge, StoredSession, StoredState,
 };
 use crate::error::{Error, Result};
 
+mod crl;
 mod rows;
 mod vault;
 
 use rows::*;
 
 /// Migrations, in order; table `ironclad_schema` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("001_initial.sql"), include_str!("002_vault_and_owners.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("001_initial.sql"),
+    include_str!("002_vault_and_owners.sql"),
+    include_str!("003_crls.sql"),
+];
 
 const ENROLLMENT_SELECT: &str = "SELECT id, match_key, status, device_id, der, verification_code, note, created_at, updated_at \
      FROM enrollments";
@@ -177,6 +182,7 @@ impl Store for PostgresStore {
     fn admission<'a>(
         &'a self,
         serial: &'a str,
+        crl_keys: &'a [CrlKey],
         keys: &'a [MatchKey],
         op: ChallengeOp<'a>,
     ) -> StoreFuture<'a, Admission> {
@@ -185,10 +191,11 @@ impl Store for PostgresStore {
             // concurrent queries): one round trip.
             let conn = self.conn().await?;
             let keys: Vec<String> = keys.iter().map(ToString::to_string).collect();
+            let crl_keys: Vec<String> = crl_keys.iter().map(ToString::to_string).collect();
             let revocation = async {
-                let stmt = prepared(&conn, REVOCATION_SELECT).await?;
-                let rows = conn.client.query(&stmt, &[&serial]).await.map_err(Error::postgres)?;
-                Ok::<_, Error>(rows.first().map(revocation_row))
+                let stmt = prepared(&conn, crl::REVOCATION_FOR).await?;
+                let rows = conn.client.query(&stmt, &[&serial, &crl_keys]).await.map_err(Error::postgres)?;
+                Ok::<_, Error>(rows.first().map(crl::revocation_for_row))
             };
             let enrollments = async {
                 let stmt = prepared(&conn, &format!("{ADMISSION_SELECT} WHERE match_key = ANY($1)")).await?;

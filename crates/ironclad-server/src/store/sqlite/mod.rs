@@ -25,8 +25,9 @@ use super::{
     StoredState,
 };
 use crate::error::{Error, Result};
-use crate::store::EnrollmentStatus;
+use crate::store::{CrlKey, EnrollmentStatus};
 
+mod crl;
 mod rows;
 mod vault;
 
@@ -41,7 +42,11 @@ type Reply = Box<dyn FnOnce(Option<&Error>) + Send>;
 const MAX_BATCH: usize = 256;
 
 /// Migrations, in order; `PRAGMA user_version` counts how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("001_initial.sql"), include_str!("002_vault_and_owners.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("001_initial.sql"),
+    include_str!("002_vault_and_owners.sql"),
+    include_str!("003_crls.sql"),
+];
 
 const ENROLLMENT_COLUMNS: &str =
     "id, match_key, status, device_id, der, verification_code, note, created_at, updated_at";
@@ -193,6 +198,7 @@ impl Store for SqliteStore {
     fn admission<'a>(
         &'a self,
         serial: &'a str,
+        crl_keys: &'a [CrlKey],
         keys: &'a [MatchKey],
         op: ChallengeOp<'a>,
     ) -> StoreFuture<'a, Admission> {
@@ -202,6 +208,7 @@ impl Store for SqliteStore {
             Consume(String, i64),
         }
         let serial = serial.to_owned();
+        let crl_keys: Vec<String> = crl_keys.iter().map(ToString::to_string).collect();
         let keys: Vec<String> = keys.iter().map(ToString::to_string).collect();
         let op = match op {
             ChallengeOp::None => Op::None,
@@ -209,7 +216,7 @@ impl Store for SqliteStore {
             ChallengeOp::Consume { id, at } => Op::Consume(id.to_owned(), at),
         };
         self.call(move |c| {
-            let revocation = revocation_of(c, &serial)?;
+            let revocation = crl::revocation_for(c, &serial, &crl_keys)?;
             let enrollments = if keys.is_empty() {
                 Vec::new()
             } else {
