@@ -5,6 +5,7 @@
 
 pub mod imgtool;
 pub mod postgres;
+pub mod pycose;
 pub mod softhsm;
 
 use std::path::{Path, PathBuf};
