@@ -10,6 +10,7 @@ mod ca_ops;
 mod ceremony;
 mod cmd;
 mod demo_firmware;
+mod demo_media;
 mod output;
 mod pki_dir;
 mod remote;

@@ -369,10 +369,12 @@ impl Cloud {
             let mut config = ServerConfig::default();
             config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
             config.storage = StorageConfig::Sqlite { path: dir.join("registry.sqlite") };
-            let server = rt.block_on(Server::builder(config).identity(identity).bind())?;
+            // The key vault's secure element: software, in memory, for the demo's lifetime.
+            let vault_se: Arc<dyn SecureElement> = Arc::new(MemorySe::new());
+            let server = rt.block_on(Server::builder(config).identity(identity).secure_element(vault_se).bind())?;
             let endpoint = ServerEndpoint::new(server.local_addr(), "localhost", ca_pem.as_bytes())?;
             let detail = format!(
-                "listening on {}: mutual TLS (1.3 and 1.2), SQLite registry in cloud/registry.sqlite; no CA trusted yet",
+                "listening on {}: mutual TLS (1.3 and 1.2), SQLite registry in cloud/registry.sqlite, key vault in a software SE; no CA trusted yet",
                 server.local_addr()
             );
             Ok((Cloud { rt, server, endpoint }, detail))
@@ -484,6 +486,12 @@ fn cloud_stages(
             );
             Ok(((), detail))
         })
+    })?;
+
+    stages.run("camera stream encrypted", || {
+        // A camera that is neither the revoked device nor the look-alike's namesake.
+        let camera = devices.get(2).context("the media stage needs 3 devices")?;
+        Ok(((), crate::demo_media::media_stage(&cloud.rt, &cloud.endpoint, registry, camera)?))
     })?;
     Ok(())
 }
