@@ -118,7 +118,12 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
         config.storage = StorageConfig::Sqlite { path: path.clone() };
     }
     if let Some(url) = &args.postgres {
-        config.storage = StorageConfig::Postgres { url: url.clone(), pool_size: 4 };
+        // The configuration file's pool size stays; only the connection string is replaced.
+        let pool_size = match &config.storage {
+            StorageConfig::Postgres { pool_size, .. } => *pool_size,
+            _ => 4,
+        };
+        config.storage = StorageConfig::Postgres { url: url.clone(), pool_size };
     }
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         config.tls.certificate = Some(cert.clone());

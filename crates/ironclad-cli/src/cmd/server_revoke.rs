@@ -10,8 +10,8 @@ use crate::remote::{OperatorArgs, runtime};
 /// Revoke a device certificate at the registry, by serial.
 ///
 /// Every server sharing the database refuses it on its next request, and its open sessions
-/// stop working. (Publishing a CRL for outside parties is `ironclad cert revoke` +
-/// `ironclad ca crl` on the PKI.)
+/// stop working. For outside parties, revoke in the PKI and publish the CA's CRL instead (or
+/// as well): `ironclad cert revoke`, `ironclad ca crl`, `ironclad server crl publish`.
 ///
 /// Needs an operator token ($IRONCLAD_TOKEN or --token-file).
 ///
