@@ -40,6 +40,17 @@ pub enum Error {
     /// Bad configuration.
     #[error("configuration: {0}")]
     Config(String),
+    /// A signed command was refused; `refusal` is what the device reports.
+    #[error("command refused ({refusal}): {reason}")]
+    CommandRefused {
+        /// The reportable reason.
+        refusal: ironclad_proto::CommandRefusal,
+        /// The precise error, for the device's own log.
+        reason: ironclad_proto::Error,
+    },
+    /// A COSE message, log record or key delivery failed.
+    #[error("message: {0}")]
+    Message(#[from] ironclad_proto::Error),
 }
 
 impl Error {

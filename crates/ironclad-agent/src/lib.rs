@@ -10,18 +10,27 @@
 //! - [`simulate_fleet`] provisions N devices through `ironclad-pki`, enrolls their line CA with
 //!   proof of possession through the operator API ([`OperatorClient`]), and authenticates them
 //!   concurrently with a latency summary.
+//! - [`CommandGate`] checks server-signed commands (COSE_Sign1) against the device id, the last
+//!   accepted sequence number (a secure-element monotonic counter) and the expiry, with typed
+//!   refusals to report; [`LogWriter`] appends AES-GCM-encrypted log records under the log key
+//!   that [`install_log_key`] unwrapped with the device's X25519 key and sealed in the element.
 #![forbid(unsafe_code)]
 
+mod command_gate;
+mod cose_keys;
 mod device;
 mod error;
 mod fleet;
 mod http;
 mod identity;
+mod log_writer;
 mod operator;
 mod ownership;
 mod run;
 mod tls;
 
+pub use command_gate::{COMMAND_SEQUENCE_COUNTER, CommandGate};
+pub use cose_keys::{SeAgreementKey, SeCoseSigner};
 pub use device::{DeviceConnection, ServerEndpoint, Session};
 pub use error::{Error, Result};
 pub use fleet::{
@@ -29,6 +38,7 @@ pub use fleet::{
     authenticate_fleet, enroll_fleet, provision_fleet, reauthenticate_fleet, simulate_fleet,
 };
 pub use identity::{CERT_OBJECT, CHAIN_OBJECT, DeviceIdentity, KEY_LABEL, parse_pem_chain};
+pub use log_writer::{LOG_KEY_OBJECT, LogSync, LogWriter, install_log_key, load_log_key};
 pub use operator::{EnrollmentInfo, OperatorClient};
 pub use run::{AgentEvent, RunOptions, run_device};
 pub use tls::{SeSigningKey, TlsVersions, device_client_config, plain_client_config, server_roots};
