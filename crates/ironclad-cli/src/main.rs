@@ -77,6 +77,28 @@ enum Command {
     /// Secure boot: a simulated device's A/B slots, trial boots, anti-rollback, recovery.
     #[command(subcommand)]
     Boot(BootCommand),
+    /// Pairing (HomeKit-compatible): serve an accessory, or pair with one as a controller.
+    #[command(subcommand)]
+    Pair(PairCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum PairCommand {
+    Accessory(cmd::pair_accessory::PairAccessoryArgs),
+    /// The controller (phone) side: pair, verify, read and write, delegate, manage pairings.
+    #[command(subcommand)]
+    Controller(PairControllerCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum PairControllerCommand {
+    Pair(cmd::pair_controller_pair::PairControllerPairArgs),
+    Verify(cmd::pair_controller_verify::PairControllerVerifyArgs),
+    List(cmd::pair_controller_list::PairControllerListArgs),
+    Remove(cmd::pair_controller_remove::PairControllerRemoveArgs),
+    Get(cmd::pair_controller_get::PairControllerGetArgs),
+    Put(cmd::pair_controller_put::PairControllerPutArgs),
+    Delegate(cmd::pair_controller_delegate::PairControllerDelegateArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -260,6 +282,16 @@ fn main() -> ExitCode {
         Command::Fw(FwCommand::Decrypt(args)) => cmd::fw_decrypt::run(args),
         Command::Fw(FwCommand::Rewrap(args)) => cmd::fw_rewrap::run(args),
         Command::Boot(BootCommand::Sim(args)) => cmd::boot_sim::run(args),
+        Command::Pair(PairCommand::Accessory(args)) => cmd::pair_accessory::run(args),
+        Command::Pair(PairCommand::Controller(command)) => match command {
+            PairControllerCommand::Pair(args) => cmd::pair_controller_pair::run(args),
+            PairControllerCommand::Verify(args) => cmd::pair_controller_verify::run(args),
+            PairControllerCommand::List(args) => cmd::pair_controller_list::run(args),
+            PairControllerCommand::Remove(args) => cmd::pair_controller_remove::run(args),
+            PairControllerCommand::Get(args) => cmd::pair_controller_get::run(args),
+            PairControllerCommand::Put(args) => cmd::pair_controller_put::run(args),
+            PairControllerCommand::Delegate(args) => cmd::pair_controller_delegate::run(args),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,11 +1,12 @@
 //! The accessory database: one accessory (aid 1) with the Accessory Information and Protocol
 //! Information services, a Switch (`On`, and a writable `ConfiguredName`), and an ironclad service
-//! whose write-only `cloud-credential` characteristic receives the cloud delegation (stored sealed
+//! whose write-only `cloud-delegation` characteristic receives the cloud delegation (stored sealed
 //! by the accessory, never readable over HAP). Values are HAP JSON (`application/hap+json`).
 
 use std::fmt;
 
 use base64::Engine;
+use ironclad_pair::delegation::DelegationLimits;
 use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
@@ -60,16 +61,15 @@ pub mod ids {
     pub const ON: CharId = CharId::new(AID, 11);
     /// Switch: the user-visible name (ConfiguredName, string ≤ 64, read/write/events).
     pub const NAME: CharId = CharId::new(AID, 12);
-    /// ironclad: cloud credential (data, write-only; stored sealed in the secure element).
-    pub const CLOUD_CREDENTIAL: CharId = CharId::new(AID, 14);
+    /// ironclad: cloud delegation (data, write-only, admin only; an
+    /// `ironclad_pair::delegation::CloudDelegation`, stored sealed in the secure element).
+    pub const CLOUD_DELEGATION: CharId = CharId::new(AID, 14);
 }
 
 /// Type of the ironclad service (custom UUID).
 pub const IRONCLAD_SERVICE_TYPE: &str = "4E7D0001-2C31-4B4E-9F1E-8C1A0D1C0A11";
-/// Type of the cloud-credential characteristic (custom UUID).
-pub const CLOUD_CREDENTIAL_TYPE: &str = "4E7D0002-2C31-4B4E-9F1E-8C1A0D1C0A11";
-/// Longest cloud credential accepted, in bytes.
-pub const MAX_CREDENTIAL_LEN: usize = 4096;
+/// Type of the cloud-delegation characteristic (custom UUID).
+pub const CLOUD_DELEGATION_TYPE: &str = "4E7D0002-2C31-4B4E-9F1E-8C1A0D1C0A11";
 
 /// HAP status codes of characteristic reads and writes (`status` in HAP JSON).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -194,8 +194,8 @@ pub(crate) enum Written {
         notify: bool,
     },
     Identify,
-    /// Store this credential sealed (the database keeps no copy).
-    CloudCredential(Zeroizing<Vec<u8>>),
+    /// A cloud delegation to check and store sealed (the database keeps no copy).
+    CloudDelegation(Zeroizing<Vec<u8>>),
 }
 
 /// Which extra fields a read includes (`GET /characteristics?meta=1&perms=1&type=1&ev=1`).
@@ -239,14 +239,14 @@ impl Database {
             description: None,
         };
         let name = Characteristic { perms: PR_PW_EV, ..string(c(ids::NAME), "E3", &info.name) };
-        let credential = Characteristic {
-            iid: c(ids::CLOUD_CREDENTIAL),
-            ty: CLOUD_CREDENTIAL_TYPE,
+        let delegation = Characteristic {
+            iid: c(ids::CLOUD_DELEGATION),
+            ty: CLOUD_DELEGATION_TYPE,
             format: Format::Data,
             perms: PW,
             value: Value::Null,
-            max_len: MAX_CREDENTIAL_LEN,
-            description: Some("cloud-credential"),
+            max_len: DelegationLimits::default().max_encoded(),
+            description: Some("cloud-delegation"),
         };
         let services = vec![
             Service {
@@ -264,7 +264,7 @@ impl Database {
             },
             Service { iid: 8, ty: "A2", primary: false, characteristics: vec![string(9, "37", "1.1.0")] },
             Service { iid: 10, ty: "49", primary: true, characteristics: vec![on, name] },
-            Service { iid: 13, ty: IRONCLAD_SERVICE_TYPE, primary: false, characteristics: vec![credential] },
+            Service { iid: 13, ty: IRONCLAD_SERVICE_TYPE, primary: false, characteristics: vec![delegation] },
         ];
         Database { services }
     }
@@ -340,12 +340,12 @@ impl Database {
                 Err(HapStatus::InvalidValue)
             };
         }
-        if id == ids::CLOUD_CREDENTIAL {
+        if id == ids::CLOUD_DELEGATION {
             let text = value.as_str().unwrap_or_default();
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text)
                 .map_err(|_| HapStatus::InvalidValue)?;
-            return Ok(Written::CloudCredential(Zeroizing::new(bytes)));
+            return Ok(Written::CloudDelegation(Zeroizing::new(bytes)));
         }
         let notify = c.perms.events && c.value != value;
         c.value = value;
@@ -443,13 +443,13 @@ mod tests {
         assert_eq!(db.write(CharId::new(2, 11), &json!(true)).unwrap_err(), HapStatus::NotFound);
         assert_eq!(db.write(ids::NAME, &json!("x".repeat(65))).unwrap_err(), HapStatus::InvalidValue);
         assert_eq!(
-            db.read(ids::CLOUD_CREDENTIAL, ReadOptions::default(), false).unwrap_err(),
+            db.read(ids::CLOUD_DELEGATION, ReadOptions::default(), false).unwrap_err(),
             HapStatus::WriteOnly
         );
         assert!(
-            matches!(db.write(ids::CLOUD_CREDENTIAL, &json!("aGVsbG8=")), Ok(Written::CloudCredential(c)) if c.as_slice() == b"hello")
+            matches!(db.write(ids::CLOUD_DELEGATION, &json!("aGVsbG8=")), Ok(Written::CloudDelegation(c)) if c.as_slice() == b"hello")
         );
-        assert_eq!(db.write(ids::CLOUD_CREDENTIAL, &json!("@@")).unwrap_err(), HapStatus::InvalidValue);
+        assert_eq!(db.write(ids::CLOUD_DELEGATION, &json!("@@")).unwrap_err(), HapStatus::InvalidValue);
         assert!(matches!(db.write(ids::IDENTIFY, &json!(true)), Ok(Written::Identify)));
         assert_eq!(db.check_events(ids::MODEL), Err(HapStatus::NotificationUnsupported));
         let full = ReadOptions { meta: true, perms: true, ty: true, ev: true };
@@ -460,7 +460,7 @@ mod tests {
         );
         assert_eq!(HapStatus::from_code(-70409), HapStatus::NotFound);
         assert_eq!(HapStatus::from_code(-1).code(), -1);
-        assert_eq!("1.14".parse::<CharId>().unwrap(), ids::CLOUD_CREDENTIAL);
+        assert_eq!("1.14".parse::<CharId>().unwrap(), ids::CLOUD_DELEGATION);
         assert!("1-14".parse::<CharId>().is_err());
     }
 
@@ -468,9 +468,9 @@ mod tests {
     fn accessories_json_has_no_write_only_values() {
         let json = Database::new(&AccessoryInfo::default()).to_json();
         let services = json["accessories"][0]["services"].as_array().unwrap();
-        let credential = &services[3]["characteristics"][0];
-        assert_eq!(credential["perms"], json!(["pw"]));
-        assert!(credential.get("value").is_none());
+        let delegation = &services[3]["characteristics"][0];
+        assert_eq!(delegation["perms"], json!(["pw"]));
+        assert!(delegation.get("value").is_none());
         assert_eq!(services[0]["characteristics"][1]["value"], json!("ironclad"));
     }
 }

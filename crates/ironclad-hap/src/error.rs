@@ -14,10 +14,10 @@ pub enum Error {
     Io(#[from] std::io::Error),
     /// A pairing step failed (TLV8, SRP, signatures, session frames, or a kTLVError from the
     /// peer as [`ironclad_pair::Error::Peer`]).
-    #[error("pairing: {0}")]
+    #[error(transparent)]
     Pair(#[from] ironclad_pair::Error),
     /// The secure element failed.
-    #[error("secure element: {0}")]
+    #[error(transparent)]
     SecureElement(#[from] ironclad_se::Error),
     /// A malformed HTTP message from the peer.
     #[error("malformed HTTP message: {0}")]

@@ -5,13 +5,16 @@
 //!   (`application/pairing+tlv8`), then the same connection in HAP session frames for
 //!   `/pairings` (admin only), `/accessories`, `/characteristics` (GET/PUT, events) — see
 //!   [`database`] for the characteristics. Long-term key, pairings, failed-attempt counter and
-//!   the delegated cloud credential live in an `ironclad_se` secure element; a pairing is stored
+//!   the cloud delegation ([`CloudDelegation`]: server URL, trust anchor, claim token; admin
+//!   only) live in an `ironclad_se` secure element; optionally pair-setup presents the device's
+//!   X.509 certificate and a transcript signature ([`device_attestation`]); a pairing is stored
 //!   durably before pair-setup M6 is sent. One pair-setup at a time (kTLVError_Busy), MaxTries
 //!   from 100 failed attempts (persisted), SRP on the blocking pool. No mDNS: controllers connect
 //!   by address and port.
-//! - [`Controller`] (phone side): pair with a setup code, verify, read and write characteristics,
-//!   list, add and remove pairings; its own identity and the paired accessories live in a
-//!   [`ControllerStore`].
+//! - [`Controller`] (phone side): pair with a setup code (optionally requiring the device
+//!   certificate to chain to an OEM root, [`OemRootVerifier`]), verify, read and write
+//!   characteristics, delegate cloud access, list, add and remove pairings; its own identity and
+//!   the paired accessories live in a [`ControllerStore`].
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -41,17 +44,24 @@ pub mod accessory;
 mod channel;
 pub mod controller;
 pub mod database;
+mod device_auth;
 mod error;
 mod http;
 mod payload;
 
-pub use accessory::{Accessory, AccessoryBuilder, Change, Limits};
+pub use accessory::{Accessory, AccessoryBuilder, Change, Limits, load_delegation};
 pub use controller::{
     Controller, ControllerStore, FileControllerStore, PairedAccessory, SeControllerStore, Session,
 };
 pub use database::{AccessoryInfo, CharId, HapStatus, ids};
+pub use device_auth::{
+    DEVICE_CERT, DEVICE_CHAIN, DEVICE_KEY, OemRootVerifier, device_attestation,
+    device_attestation_with_labels, pem_certificates,
+};
 pub use error::{Error, Result};
 pub use http::Response;
+pub use ironclad_pair::attestation::AuthenticatedDevice;
+pub use ironclad_pair::delegation::{CloudDelegation, DelegationLimits, StoredDelegation};
 pub use ironclad_pair::setup::SetupCode;
 pub use ironclad_pair::{ErrorCode, Pairing, PairingId, Permissions};
-pub use payload::{Category, SetupId, setup_uri};
+pub use payload::{Category, SetupId, SetupPayload, parse_setup_uri, setup_uri};

@@ -103,6 +103,44 @@ pub fn setup_uri(category: Category, code: &SetupCode, setup_id: &SetupId) -> St
     format!("X-HM://{}{}", String::from_utf8_lossy(&out), setup_id)
 }
 
+/// What an `X-HM://` setup payload (a scanned QR code) says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetupPayload {
+    /// The accessory category number.
+    pub category: u8,
+    /// The transport flags (2 = IP, 4 = BLE, 1 = NFC).
+    pub flags: u8,
+    /// The setup code: a secret, as on the label.
+    pub code: SetupCode,
+    pub setup_id: SetupId,
+}
+
+/// Parses an `X-HM://` setup payload (what [`setup_uri`] makes).
+pub fn parse_setup_uri(uri: &str) -> Result<SetupPayload> {
+    let bad = |reason: &str| Error::invalid("setup payload", reason.to_owned());
+    let rest = uri.strip_prefix("X-HM://").ok_or_else(|| bad("it does not start with X-HM://"))?;
+    if rest.len() != 13 || !rest.is_ascii() {
+        return Err(bad("expected 9 base-36 characters and a 4-character setup ID"));
+    }
+    let (digits, id) = rest.split_at(9);
+    let mut payload = 0u64;
+    for c in digits.bytes() {
+        let value = BASE36.iter().position(|b| *b == c).ok_or_else(|| bad("not base 36"))?;
+        payload = payload * 36 + value as u64;
+    }
+    if payload >> 43 > 7 {
+        return Err(bad("payload out of range"));
+    }
+    let code =
+        SetupCode::parse(&format!("{:08}", payload & 0x07FF_FFFF)).map_err(|_| bad("bad setup code"))?;
+    Ok(SetupPayload {
+        category: ((payload >> 31) & 0xFF) as u8,
+        flags: ((payload >> 27) & 0x0F) as u8,
+        code,
+        setup_id: SetupId::parse(id)?,
+    })
+}
+
 /// A random accessory Device ID, `XX:XX:XX:XX:XX:XX` (the pairing identifier of the accessory).
 pub(crate) fn random_device_id(rng: &mut dyn RandomSource) -> Result<String> {
     let mut bytes = [0u8; 6];
@@ -146,6 +184,28 @@ mod tests {
             setup_uri(Category::Switch, &code, &SetupId::parse("ABCD").unwrap()),
             "X-HM://0080M54UAABCD"
         );
+    }
+
+    #[test]
+    fn setup_payloads_round_trip() {
+        let code = SetupCode::parse("031-45-154").unwrap();
+        let parsed = parse_setup_uri("X-HM://0023ISYWYACMN").unwrap();
+        assert_eq!(
+            (parsed.category, parsed.flags, &parsed.code, parsed.setup_id.as_str()),
+            (2, 2, &code, "ACMN")
+        );
+        let mut rng = SystemRandom;
+        for _ in 0..50 {
+            let code = SetupCode::random(&mut rng).unwrap();
+            let id = SetupId::random(&mut rng).unwrap();
+            let back = parse_setup_uri(&setup_uri(Category::Switch, &code, &id)).unwrap();
+            assert_eq!((back.category, back.code, back.setup_id), (8, code, id));
+        }
+        for bad in
+            ["X-HM://0023ISYWY", "x-hm://0023ISYWYACMN", "X-HM://0023ISYW*ACMN", "X-HM://ZZZZZZZZZACMN"]
+        {
+            assert!(parse_setup_uri(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

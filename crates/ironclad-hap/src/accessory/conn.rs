@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use ironclad_pair::delegation::{CloudDelegation, StoredDelegation};
 use ironclad_pair::pairings::{self, PairingsEvent};
 use ironclad_pair::setup::accessory::{self as setup, SETUP_TIMEOUT};
 use ironclad_pair::tlv8::{Tlv8, Tlv8Writer, types};
@@ -14,10 +15,12 @@ use ironclad_pair::{ErrorCode, PairingId, PairingStore, SystemRandom, verify};
 use serde_json::{Map, Value, json};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, watch};
+use zeroize::Zeroizing;
 
 use super::{Change, SessionEntry, Shared, lock};
 use crate::channel::Channel;
 use crate::database::{CharId, HapStatus, ReadOptions, Written};
+use crate::device_auth::check_trust_anchor;
 use crate::error::{Error, Result};
 use crate::http::{self, HAP_JSON, TLV8};
 
@@ -212,7 +215,8 @@ impl Connection {
                     return Ok(Reply::tlv(setup::busy_reply()));
                 }
                 let result = blocking(move || {
-                    let step = setup::ExpectM1::new(shared.identity.clone(), shared.verifier.clone());
+                    let step = setup::ExpectM1::new(shared.identity.clone(), shared.verifier.clone())
+                        .with_attestation(shared.attestation.clone());
                     step.handle(&body, &shared.store, &shared.store, &mut SystemRandom)
                 })
                 .await?;
@@ -411,19 +415,58 @@ impl Connection {
                 }
             }
             Ok(Written::Identify) => tracing::info!(conn = self.id, "identify requested"),
-            Ok(Written::CloudCredential(credential)) => {
-                let (shared, len) = (self.shared.clone(), credential.len());
-                if let Err(e) =
-                    blocking(move || shared.se.put_object(&shared.credential, &credential)).await?
-                {
-                    tracing::warn!(conn = self.id, error = %e, "cannot store the cloud credential");
-                    return Ok(HapStatus::CommunicationFailure);
-                }
-                tracing::info!(conn = self.id, bytes = len, "cloud credential stored sealed");
-                self.shared.notify(id, Value::Null, Some(self.id));
-            }
+            Ok(Written::CloudDelegation(body)) => return self.store_delegation(id, body).await,
         }
         Ok(HapStatus::Success)
+    }
+
+    /// A cloud delegation written by the verified controller: admin only, parsed and checked
+    /// (limits, URL, the trust anchor's X.509 CA certificates), then sealed in the secure
+    /// element before the write is acknowledged.
+    async fn store_delegation(&mut self, id: CharId, body: Zeroizing<Vec<u8>>) -> Result<HapStatus> {
+        let Some(caller) = self.peer.clone() else { return Ok(HapStatus::InsufficientPrivileges) };
+        let shared = self.shared.clone();
+        let outcome = blocking(move || -> Result<std::result::Result<StoredDelegation, HapStatus>> {
+            // Admin in the store now: a controller demoted mid-session has lost the right.
+            if !shared.store.get(&caller)?.is_some_and(|p| p.permissions.is_admin()) {
+                return Ok(Err(HapStatus::InsufficientPrivileges));
+            }
+            let delegation = match CloudDelegation::decode(&body, shared.delegations.limits()) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::info!(error = %e, "cloud delegation refused");
+                    return Ok(Err(HapStatus::InvalidValue));
+                }
+            };
+            if let Err(e) = check_trust_anchor(delegation.trust_anchor_pem()) {
+                tracing::info!(error = %e, "cloud delegation refused");
+                return Ok(Err(HapStatus::InvalidValue));
+            }
+            let stored = StoredDelegation { delegation, delegated_by: caller };
+            shared.delegations.save(&stored)?;
+            Ok(Ok(stored))
+        })
+        .await?;
+        match outcome {
+            Ok(Ok(stored)) => {
+                tracing::info!(
+                    conn = self.id,
+                    endpoint = stored.delegation.endpoint(),
+                    controller = %stored.delegated_by,
+                    "cloud delegation stored sealed"
+                );
+                self.shared.notify(id, Value::Null, Some(self.id));
+                Ok(HapStatus::Success)
+            }
+            Ok(Err(status)) => {
+                tracing::info!(conn = self.id, %status, "cloud delegation refused");
+                Ok(status)
+            }
+            Err(e) => {
+                tracing::warn!(conn = self.id, error = %e, "cannot store the cloud delegation");
+                Ok(HapStatus::CommunicationFailure)
+            }
+        }
     }
 
     /// `POST /identify`: only while unpaired.

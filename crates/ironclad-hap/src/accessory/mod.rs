@@ -4,7 +4,9 @@
 //! Ed25519 key (`<prefix>.ltsk`, generated inside on first start), the Device ID and setup ID
 //! (`<prefix>.identity`), the pairings and the failed-attempt counter (ironclad-pair's
 //! [`SealedPairingStore`], `<prefix>.pairings` / `<prefix>.attempts`, each written durably before
-//! the reply that depends on it) and the cloud credential (`<prefix>.cloud-credential`).
+//! the reply that depends on it) and the cloud delegation an admin controller sent
+//! (`<prefix>.cloud-delegation`, [`SealedDelegationStore`]). Optionally the accessory presents its
+//! X.509 device certificate in pair-setup ([`AccessoryBuilder::device_certificate`]).
 //! [`AccessoryBuilder::start`] binds, spawns the server and returns the running [`Accessory`]
 //! with the setup code and the `X-HM://` setup payload to show.
 
@@ -16,6 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use ironclad_pair::attestation::DeviceAttestation;
+use ironclad_pair::delegation::{SealedDelegationStore, StoredDelegation};
 use ironclad_pair::setup::SetupCode;
 use ironclad_pair::setup::accessory::SetupSlot;
 use ironclad_pair::srp::Verifier;
@@ -29,7 +33,6 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, broadcast, watch};
 use tokio::task::JoinSet;
-use zeroize::Zeroizing;
 
 use crate::database::{AccessoryInfo, CharId, Database, HapStatus};
 use crate::error::{Error, Result};
@@ -62,7 +65,7 @@ impl Default for Limits {
 }
 
 /// A characteristic changed: written by a controller, or set by the device. For the cloud
-/// credential, `value` is `null`: read the stored credential with [`Accessory::cloud_credential`].
+/// delegation, `value` is `null`: read the stored one with [`Accessory::cloud_delegation`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Change {
     pub id: CharId,
@@ -81,6 +84,7 @@ pub struct AccessoryBuilder {
     bind: SocketAddr,
     limits: Limits,
     prefix: String,
+    attestation: Option<Arc<dyn DeviceAttestation>>,
 }
 
 impl AccessoryBuilder {
@@ -119,6 +123,14 @@ impl AccessoryBuilder {
         self
     }
 
+    /// Presents this device certificate, with a signature over the pairing transcript, to
+    /// controllers that ask for device authentication (`Method = PairSetupWithAuth`); usually
+    /// [`crate::device_attestation`] of the same secure element.
+    pub fn device_certificate(mut self, attestation: Arc<dyn DeviceAttestation>) -> Self {
+        self.attestation = Some(attestation);
+        self
+    }
+
     /// Prefix of the secure-element object names. Default `"hap"`.
     pub fn store_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
@@ -146,12 +158,13 @@ impl AccessoryBuilder {
             Ok::<_, Error>((identity, setup_id, store, verifier))
         })
         .await??;
+        let delegations = SealedDelegationStore::new(self.se.clone(), &self.prefix)?;
         let listener = TcpListener::bind(self.bind).await?;
         let local_addr = listener.local_addr()?;
         let (changes, _) = broadcast::channel(64);
         let shared = Arc::new(Shared {
-            credential: label(&self.prefix, "cloud-credential")?,
-            se: self.se,
+            delegations,
+            attestation: self.attestation,
             identity,
             store,
             verifier,
@@ -168,6 +181,7 @@ impl AccessoryBuilder {
             device_id = %shared.identity.id,
             %local_addr,
             paired = shared.store.is_paired().unwrap_or(false),
+            device_certificate = shared.attestation.is_some(),
             "HAP accessory listening"
         );
         Ok(Accessory {
@@ -229,8 +243,8 @@ struct Shared {
     identity: Identity,
     store: SealedPairingStore,
     verifier: Verifier,
-    se: Arc<dyn SecureElement>,
-    credential: Label,
+    attestation: Option<Arc<dyn DeviceAttestation>>,
+    delegations: SealedDelegationStore,
     slot: Mutex<SetupSlot>,
     db: Mutex<Database>,
     /// Every open connection, by connection number.
@@ -331,6 +345,7 @@ impl Accessory {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             limits: Limits::default(),
             prefix: "hap".into(),
+            attestation: None,
         }
     }
 
@@ -403,21 +418,25 @@ impl Accessory {
         self.shared.changes.subscribe()
     }
 
-    /// The cloud credential a controller delegated over a verified session, if any.
-    pub fn cloud_credential(&self) -> Result<Option<Zeroizing<Vec<u8>>>> {
-        match self.shared.se.get_object(&self.shared.credential) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(ironclad_se::Error::ObjectNotFound(_)) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+    /// Whether pair-setup presents a device certificate to controllers that ask for one.
+    pub fn presents_device_certificate(&self) -> bool {
+        self.shared.attestation.is_some()
     }
 
-    /// Factory reset of pairing: removes every pairing, zeroes the failed-attempt counter and
-    /// closes every verified session. The identity (key, Device ID) stays.
+    /// The cloud delegation an admin controller sent over a verified session, if any (read
+    /// from the secure element, checked again).
+    pub fn cloud_delegation(&self) -> Result<Option<StoredDelegation>> {
+        Ok(self.shared.delegations.load()?)
+    }
+
+    /// Factory reset of pairing: removes every pairing and the cloud delegation (it came from
+    /// the previous owner), zeroes the failed-attempt counter and closes every verified
+    /// session. The identity (key, Device ID) stays.
     pub fn reset_pairings(&self) -> Result<()> {
         for pairing in self.shared.store.list()? {
             self.shared.store.remove(&pairing.id)?;
         }
+        self.shared.delegations.clear()?;
         self.shared.store.reset()?;
         self.shared.close_sessions(|_| true);
         Ok(())
@@ -438,4 +457,11 @@ impl Drop for Accessory {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
     }
+}
+
+/// The cloud delegation stored in a device's secure element by an [`Accessory`] with this
+/// object prefix (default `"hap"`), without running one: what the device's agent reads to
+/// connect to its cloud.
+pub fn load_delegation(se: Arc<dyn SecureElement>, prefix: &str) -> Result<Option<StoredDelegation>> {
+    Ok(SealedDelegationStore::new(se, prefix)?.load()?)
 }

@@ -9,8 +9,10 @@ mod session;
 mod store;
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
+use ironclad_pair::attestation::DeviceAuthVerifier;
 use ironclad_pair::setup::{self, SetupCode};
 use ironclad_pair::{Identity, MemoryStore, Pairing, PairingId, PairingStore, SystemRandom, verify};
 use tokio::net::TcpStream;
@@ -132,13 +134,42 @@ impl Controller {
     /// Pair-setup with the accessory at `address` (`host:port`) using the code it shows; the
     /// accessory is stored under `alias` once its signed long-term key verified.
     pub async fn pair(&self, alias: &str, address: &str, code: &SetupCode) -> Result<PairedAccessory> {
+        self.pair_setup(alias, address, code, None).await
+    }
+
+    /// [`Controller::pair`], requiring the accessory to prove it is a genuine device: its
+    /// device certificate must satisfy `verifier` (e.g. [`crate::OemRootVerifier`]) and sign
+    /// the pairing transcript, or pair-setup stops before our long-term key is sent. The
+    /// certificate is stored with the pairing.
+    pub async fn pair_authenticated(
+        &self,
+        alias: &str,
+        address: &str,
+        code: &SetupCode,
+        verifier: Arc<dyn DeviceAuthVerifier>,
+    ) -> Result<PairedAccessory> {
+        self.pair_setup(alias, address, code, Some(verifier)).await
+    }
+
+    async fn pair_setup(
+        &self,
+        alias: &str,
+        address: &str,
+        code: &SetupCode,
+        verifier: Option<Arc<dyn DeviceAuthVerifier>>,
+    ) -> Result<PairedAccessory> {
         if self.store.accessory(alias)?.is_some() {
             return Err(Error::AliasTaken(alias.into()));
         }
         let mut client = HttpClient::connect(address, self.timeout).await?;
         let mut restarts = 0;
         let paired = loop {
-            let c1 = setup::controller::start(self.identity.clone(), code.clone());
+            let c1 = match &verifier {
+                Some(v) => {
+                    setup::controller::start_with_device_auth(self.identity.clone(), code.clone(), v.clone())
+                }
+                None => setup::controller::start(self.identity.clone(), code.clone()),
+            };
             let m2 = client.post_tlv("/pair-setup", &c1.message).await?;
             // SRP (two 3072-bit exponentiations) off the I/O threads.
             let c3 = match tokio::task::spawn_blocking(move || c1.next.handle(&m2, &mut SystemRandom)).await?
@@ -151,12 +182,17 @@ impl Controller {
                 other => other?,
             };
             let m4 = client.post_tlv("/pair-setup", &c3.message).await?;
-            let c5 = c3.next.handle(&m4)?;
+            // The device certificate chain check (if any) parses X.509: off the I/O threads.
+            let c5 = tokio::task::spawn_blocking(move || c3.next.handle(&m4)).await??;
             let m6 = client.post_tlv("/pair-setup", &c5.message).await?;
             break c5.next.handle(&m6)?;
         };
-        let accessory =
-            PairedAccessory { alias: alias.into(), address: address.into(), pairing: paired.peer };
+        let accessory = PairedAccessory {
+            alias: alias.into(),
+            address: address.into(),
+            pairing: paired.peer,
+            device: paired.device,
+        };
         self.store.save_accessory(&accessory)?;
         tracing::info!(alias, device_id = %accessory.pairing.id, "paired");
         Ok(accessory)

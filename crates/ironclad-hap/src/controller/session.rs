@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use base64::Engine;
+use ironclad_pair::delegation::CloudDelegation;
 use ironclad_pair::pairings::{self, PairingsRequest};
 use ironclad_pair::{Pairing, PairingId};
 use serde_json::{Value, json};
@@ -134,11 +135,19 @@ impl Session {
             .collect())
     }
 
-    /// Delegates cloud access: writes the credential to the ironclad accessory's write-only
-    /// cloud-credential characteristic (stored sealed on the device).
-    pub async fn set_cloud_credential(&mut self, credential: &[u8]) -> Result<()> {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(credential);
-        self.put(&[(ids::CLOUD_CREDENTIAL, Value::String(encoded))]).await
+    /// Delegates cloud access: writes the delegation to the ironclad accessory's write-only
+    /// cloud-delegation characteristic. The accessory accepts it from an admin only, checks it
+    /// and seals it in its secure element before answering.
+    pub async fn delegate(&mut self, delegation: &CloudDelegation) -> Result<()> {
+        self.put_delegation_bytes(&delegation.encode()).await
+    }
+
+    /// Writes raw bytes to the cloud-delegation characteristic (tests of the accessory's
+    /// checks; use [`Session::delegate`]).
+    #[doc(hidden)]
+    pub async fn put_delegation_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+        self.put(&[(ids::CLOUD_DELEGATION, Value::String(encoded))]).await
     }
 
     async fn pairings(&mut self, request: &PairingsRequest) -> Result<Vec<u8>> {

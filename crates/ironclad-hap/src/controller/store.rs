@@ -4,6 +4,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use base64::Engine;
+use ironclad_pair::attestation::AuthenticatedDevice;
 use ironclad_pair::{
     Identity, Pairing, PairingId, Permissions, SeLongTermKey, SoftLongTermKey, SystemRandom,
 };
@@ -23,6 +25,8 @@ pub struct PairedAccessory {
     pub address: String,
     /// Its Device ID and long-term public key, from pair-setup M6.
     pub pairing: Pairing,
+    /// The device certificate it presented and we verified, when pair-setup required one.
+    pub device: Option<AuthenticatedDevice>,
 }
 
 /// A controller's durable state. `save_accessory` and `remove_accessory` must be durable when
@@ -61,7 +65,19 @@ struct Record {
     address: String,
     id: String,
     public_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    device: Option<DeviceRecord>,
 }
+
+/// A verified device certificate: its device ID, serial and the DER chain (base64).
+#[derive(Serialize, Deserialize)]
+struct DeviceRecord {
+    device_id: String,
+    serial: String,
+    certificates: Vec<String>,
+}
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 impl Document {
     fn decode(bytes: &[u8], path: &Path) -> Result<Self> {
@@ -88,6 +104,11 @@ impl Document {
             address: accessory.address.clone(),
             id: accessory.pairing.id.to_string(),
             public_key: hex::encode(accessory.pairing.public_key),
+            device: accessory.device.as_ref().map(|d| DeviceRecord {
+                device_id: d.device_id.clone(),
+                serial: d.serial.clone(),
+                certificates: d.certificates.iter().map(|c| B64.encode(c)).collect(),
+            }),
         });
     }
 }
@@ -99,10 +120,23 @@ impl Record {
         let key =
             hex::decode(&self.public_key).ok().and_then(|k| <[u8; 32]>::try_from(k).ok()).ok_or_else(bad)?;
         let id = PairingId::new(self.id.as_bytes()).map_err(|_| bad())?;
+        let device = match &self.device {
+            None => None,
+            Some(d) => Some(AuthenticatedDevice {
+                device_id: d.device_id.clone(),
+                serial: d.serial.clone(),
+                certificates: d
+                    .certificates
+                    .iter()
+                    .map(|c| B64.decode(c).map_err(|_| bad()))
+                    .collect::<Result<_>>()?,
+            }),
+        };
         Ok(PairedAccessory {
             alias: self.alias.clone(),
             address: self.address.clone(),
             pairing: Pairing { id, public_key: key, permissions: Permissions::ADMIN },
+            device,
         })
     }
 }

@@ -35,9 +35,11 @@ pub(crate) fn code() -> SetupCode {
     SetupCode::parse(CODE).unwrap()
 }
 
-/// Rounds of the repeated pair-setup tests: IRONCLAD_HAP_ROUNDS, default 50.
+/// Consecutive pair-setups against each peer: IRONCLAD_HAP_ROUNDS; by default 500 when
+/// IRONCLAD_REQUIRE_PEERS=1 (the acceptance run: zero failures in 500 per peer), else 50.
 pub(crate) fn rounds() -> usize {
-    std::env::var("IRONCLAD_HAP_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(50)
+    let default = if ironclad_testkit::peers_required() { 500 } else { 50 };
+    std::env::var("IRONCLAD_HAP_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(default)
 }
 
 /// The Python with HAP-python 5.0.0 and aiohomekit 4.0.1 (scripts/peers/hap-python.after).
@@ -55,8 +57,12 @@ pub(crate) fn hap_python() -> Option<PathBuf> {
     }
 }
 
+/// A script in tests/interop, found through the manifest directory at run time (a test binary
+/// built in another checkout of the tree still runs this checkout's scripts).
 pub(crate) fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop").join(name)
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from);
+    dir.join("tests/interop").join(name)
 }
 
 /// One plaintext HTTP exchange on `stream`: (status, body).

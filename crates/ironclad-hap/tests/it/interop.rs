@@ -5,12 +5,13 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Instant;
 
-use ironclad_hap::{CharId, Controller, ErrorCode, SetupCode, ids};
+use ironclad_hap::{Accessory, CharId, Controller, ErrorCode, SetupCode, device_attestation, ids};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::common::{accessory, code, controller, hap_python, rounds, script};
+use crate::common::{accessory, code, controller, dir_se, hap_python, rounds, script};
+use crate::oem::Oem;
 
 /// Starts tests/interop/hap_accessory.py; returns the child (killed on drop) and its address.
 async fn hap_python_accessory(python: &Path, state: &Path) -> (Child, String) {
@@ -47,23 +48,28 @@ fn temperature_id(db: &Value) -> CharId {
     panic!("no CurrentTemperature in {db}");
 }
 
-async fn pair_read_remove(phone: &Controller, address: &str, round: usize) {
+/// Pair-setup, pair-verify, remove; with `read`, also /accessories, the temperature and the
+/// pairing list over the session.
+async fn pair_verify_remove(phone: &Controller, address: &str, round: usize, read: bool) {
     let paired =
         phone.pair("sensor", address, &code()).await.unwrap_or_else(|e| panic!("round {round}: pair: {e}"));
     assert_eq!(paired.pairing.id.as_bytes(), b"AA:BB:CC:DD:EE:01");
     let mut session = phone.connect("sensor").await.unwrap_or_else(|e| panic!("round {round}: verify: {e}"));
-    let temperature = temperature_id(&session.accessories().await.unwrap());
-    assert_eq!(session.get(&[temperature]).await.unwrap(), vec![(temperature, json!(21.5))]);
-    let listed = session.list_pairings().await.unwrap();
-    assert_eq!(listed.len(), 1, "round {round}: {listed:?}");
-    assert_eq!((&listed[0].id, listed[0].public_key), (phone.id(), phone.public_key()));
-    assert!(listed[0].permissions.is_admin());
+    if read {
+        let temperature = temperature_id(&session.accessories().await.unwrap());
+        assert_eq!(session.get(&[temperature]).await.unwrap(), vec![(temperature, json!(21.5))]);
+        let listed = session.list_pairings().await.unwrap();
+        assert_eq!(listed.len(), 1, "round {round}: {listed:?}");
+        assert_eq!((&listed[0].id, listed[0].public_key), (phone.id(), phone.public_key()));
+        assert!(listed[0].permissions.is_admin());
+    }
     session.remove_pairing(phone.id()).await.unwrap_or_else(|e| panic!("round {round}: remove: {e}"));
     phone.store().remove_accessory("sensor").unwrap();
 }
 
 /// (a) ironclad controller ↔ HAP-python accessory: wrong code, then pair, verify, read, list,
-/// remove; then IRONCLAD_HAP_ROUNDS more rounds with zero failures.
+/// remove; then [`rounds`] consecutive pair-setups (each verified and removed; every 25th also
+/// reads and lists) with zero failures.
 #[tokio::test]
 async fn ironclad_controller_against_hap_python_accessory() {
     let Some(python) = hap_python() else { return };
@@ -72,11 +78,11 @@ async fn ironclad_controller_against_hap_python_accessory() {
     let phone = controller(dir.path(), "phone");
     let err = phone.pair("sensor", &address, &SetupCode::parse("111-22-333").unwrap()).await.unwrap_err();
     assert_eq!(err.peer_code(), Some(ErrorCode::Authentication), "{err}");
-    pair_read_remove(&phone, &address, 0).await;
+    pair_verify_remove(&phone, &address, 0, true).await;
 
     let (rounds, start) = (rounds(), Instant::now());
     for round in 1..=rounds {
-        pair_read_remove(&phone, &address, round).await;
+        pair_verify_remove(&phone, &address, round, round % 25 == 0).await;
     }
     eprintln!("ironclad controller vs HAP-python: {rounds} rounds, 0 failures, {:.1?}", start.elapsed());
     drop(child.stdin.take());
@@ -104,22 +110,39 @@ async fn run_script(python: &Path, name: &str, args: &[&str]) {
     );
 }
 
-/// (b) aiohomekit controller ↔ ironclad accessory: wrong code, pair, verify, read and write over
-/// the session (cloud credential included), list; the pairing survives a restart of the
+/// (b) aiohomekit controller ↔ ironclad accessory (presenting its device certificate, which
+/// aiohomekit asks for with PairSetupWithAuth and ignores): wrong code, pair, verify, read and
+/// write over the session, a cloud delegation, list; the pairing survives a restart of the
 /// accessory (same secure-element directory, new port); verify again, list, remove.
 #[tokio::test]
 async fn aiohomekit_controller_against_ironclad_accessory() {
     let Some(python) = hap_python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let pairing = dir.path().join("pairing.json");
-    let acc = accessory(dir.path()).await;
+    let oem = Oem::new();
+    let se = dir_se(dir.path());
+    oem.provision(&se, "lamp-0001");
+    let anchor = dir.path().join("anchor.pem");
+    std::fs::write(&anchor, oem.root_pem()).unwrap();
+    let acc = Accessory::builder(se.clone())
+        .name("test lamp")
+        .setup_code(code())
+        .device_certificate(device_attestation(&se).unwrap())
+        .start()
+        .await
+        .unwrap();
     let device_id = acc.device_id().to_string();
     let port = acc.local_addr().port().to_string();
-    aiohomekit(&python, &["pair", &port, pairing.to_str().unwrap(), &device_id]).await;
+    let args = ["pair", &port, pairing.to_str().unwrap(), &device_id, anchor.to_str().unwrap()];
+    aiohomekit(&python, &args).await;
     assert_eq!(acc.value(ids::ON), Some(json!(true)));
     assert_eq!(acc.value(ids::NAME), Some(json!("kitchen lamp")));
-    assert_eq!(acc.cloud_credential().unwrap().unwrap().as_slice(), b"ironclad-cloud-token");
+    let stored = acc.cloud_delegation().unwrap().unwrap();
+    assert_eq!(stored.delegation.endpoint(), "https://cloud.example.com:8443");
+    assert_eq!(stored.delegation.trust_anchor_pem(), oem.root_pem());
+    assert_eq!(stored.delegation.claim_token(), "claim-from-aiohomekit");
     assert_eq!(acc.pairings().unwrap().len(), 1);
+    assert_eq!(stored.delegated_by, acc.pairings().unwrap()[0].id);
     assert_eq!(acc.failed_attempts().unwrap(), 0, "reset by the successful pairing");
     acc.shutdown().await.unwrap();
 
@@ -140,7 +163,7 @@ async fn aiohomekit_concurrent_setups_get_busy() {
     assert!(!acc.is_paired().unwrap());
 }
 
-/// Repeated pair-setups by aiohomekit against our accessory (IRONCLAD_HAP_ROUNDS, default 50).
+/// [`rounds`] consecutive pair-setups by aiohomekit against our accessory, zero failures.
 #[tokio::test]
 async fn aiohomekit_repeated_pair_setups_against_ironclad_accessory() {
     let Some(python) = hap_python() else { return };
@@ -155,7 +178,7 @@ async fn aiohomekit_repeated_pair_setups_against_ironclad_accessory() {
 }
 
 /// homekit_python (which strips leading zeros in SRP, and brings its own HTTP client) against
-/// our accessory: a wrong code, then IRONCLAD_HAP_ROUNDS rounds.
+/// our accessory: a wrong code, then [`rounds`] consecutive pair-setups, zero failures.
 #[tokio::test]
 async fn homekit_python_repeated_pair_setups_against_ironclad_accessory() {
     let Some(python) = hap_python() else { return };
