@@ -24,6 +24,7 @@ mod fleet;
 mod http;
 mod identity;
 mod log_writer;
+mod messages;
 mod operator;
 mod ownership;
 mod run;
@@ -39,6 +40,7 @@ pub use fleet::{
 };
 pub use identity::{CERT_OBJECT, CHAIN_OBJECT, DeviceIdentity, KEY_LABEL, parse_pem_chain};
 pub use log_writer::{LOG_KEY_OBJECT, LogSync, LogWriter, install_log_key, load_log_key};
+pub use messages::FetchedCommand;
 pub use operator::{EnrollmentInfo, OperatorClient};
 pub use run::{AgentEvent, RunOptions, run_device};
 pub use tls::{SeSigningKey, TlsVersions, device_client_config, plain_client_config, server_roots};

@@ -35,6 +35,7 @@
 //! key handle), key agreement through [`AgreementKey`].
 #![forbid(unsafe_code)]
 
+pub mod api;
 mod auth;
 mod command;
 mod cose;

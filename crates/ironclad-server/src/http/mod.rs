@@ -4,6 +4,7 @@
 mod crl;
 mod device;
 mod keys;
+mod messages;
 mod operator;
 mod ownership;
 
@@ -58,6 +59,18 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/keys/rotate", post(keys::rotate))
         .route("/v1/keys/media/{device_id}/{stream}", get(ownership::operator_media_key))
         .route("/v1/registry/devices/{device_id}/owner", axum::routing::delete(ownership::release_device))
+        .route("/v1/devices/{device_id}/server-keys", get(messages::server_keys))
+        .route("/v1/devices/{device_id}/commands", get(messages::poll_commands))
+        .route("/v1/devices/{device_id}/telemetry", post(messages::post_telemetry))
+        .route("/v1/devices/{device_id}/log-key", post(messages::log_key))
+        .route("/v1/devices/{device_id}/logs", post(messages::upload_log))
+        .route(
+            "/v1/registry/devices/{device_id}/commands",
+            get(messages::list_commands).post(messages::issue_command),
+        )
+        .route("/v1/registry/devices/{device_id}/telemetry", get(messages::list_telemetry))
+        .route("/v1/registry/devices/{device_id}/logs", get(messages::list_logs))
+        .route("/v1/logs/{upload_id}", get(messages::read_log))
         .route("/v1/tokens", get(operator::list_tokens).post(operator::create_token))
         .route("/v1/tokens/{name}/disable", post(operator::disable_token))
         .layer(DefaultBodyLimit::max(max_body))

@@ -5,6 +5,7 @@
 //! Times are Unix seconds. Secrets (session and API tokens) are stored only as SHA-256 hashes.
 
 pub mod crl;
+pub mod messages;
 mod postgres;
 mod sqlite;
 #[cfg(any(test, feature = "store-suite"))]
@@ -25,6 +26,7 @@ pub use types::{
     StoredSession, StoredState,
 };
 
+pub use messages::{LogUpload, MessageStore, StoredCommand, StoredTelemetry};
 pub use vault::{
     ClaimRedemption, DeviceOwnership, KeyMaterial, KeyUsage, ManagedKey, OwnerClaim, VaultStore,
 };
@@ -32,7 +34,7 @@ pub use vault::{
 use crate::error::Result;
 
 /// The schema version both backends migrate to.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// A boxed future returned by [`Store`] methods (the trait is object-safe: callers hold
 /// `Arc<dyn Store>`).
@@ -40,7 +42,7 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a
 
 /// Everything the server keeps. Implementations are shared by all connections
 /// (`Arc<dyn Store>`) and must make each method atomic.
-pub trait Store: VaultStore + CrlStore + Send + Sync + fmt::Debug {
+pub trait Store: VaultStore + CrlStore + MessageStore + Send + Sync + fmt::Debug {
     /// "sqlite" or "postgres".
     fn backend_name(&self) -> &'static str;
 

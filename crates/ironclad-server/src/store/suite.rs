@@ -34,6 +34,7 @@ macro_rules! store_suite_tests {
             devices_upsert, revocations, device_state_versions, audit_log, api_tokens,
             admission_in_one_call, open_session_writes_all_three, group_commit_keeps_failures_apart,
             managed_keys_rotate, claims_are_single_use, concurrent_claims_have_one_winner,
+            commands_telemetry_and_logs,
             crls_publish_in_order_and_scope_their_entries, concurrent_crl_publications_keep_the_highest);
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -501,4 +502,66 @@ pub async fn concurrent_claims_have_one_winner(store: &Arc<dyn Store>) {
     }
     assert_eq!(wins, 1, "one code, one device");
     assert_eq!(store.owned_devices("carol").await.unwrap().len(), 1);
+}
+
+// ---- commands, telemetry, logs (MessageStore) -------------------------------------------
+
+pub async fn commands_telemetry_and_logs(store: &Arc<dyn Store>) {
+    assert_eq!(store.reserve_command_sequence("dev-1").await.unwrap(), 1);
+    assert_eq!(store.reserve_command_sequence("dev-1").await.unwrap(), 2);
+    assert_eq!(store.reserve_command_sequence("dev-2").await.unwrap(), 1, "per device");
+    let command = |seq: u64| StoredCommand {
+        device_id: "dev-1".into(),
+        sequence: seq,
+        name: format!("cmd-{seq}"),
+        signed: vec![seq as u8; 40],
+        issued_by: "ops".into(),
+        issued_at: 100,
+        expires_at: 400,
+        status: "pending".into(),
+        reported_at: None,
+    };
+    store.insert_command(&command(1)).await.unwrap();
+    store.insert_command(&command(2)).await.unwrap();
+    assert!(matches!(store.insert_command(&command(2)).await, Err(Error::Conflict(_))));
+    assert_eq!(store.commands_after("dev-1", 1, 10).await.unwrap(), vec![command(2)]);
+    assert_eq!(store.commands_after("dev-2", 0, 10).await.unwrap(), vec![]);
+    assert!(store.report_command("dev-1", 1, "executed", 150).await.unwrap());
+    assert!(!store.report_command("dev-1", 9, "executed", 150).await.unwrap());
+    let listed = store.list_commands("dev-1", 10).await.unwrap();
+    assert_eq!(
+        (listed[0].sequence, listed[1].status.as_str(), listed[1].reported_at),
+        (2, "executed", Some(150))
+    );
+
+    let report = |seq: u64| StoredTelemetry {
+        device_id: "dev-1".into(),
+        sequence: seq,
+        device_time: 5,
+        received_at: 6,
+        data_json: format!("{{\"n\":{seq}}}"),
+    };
+    assert!(store.insert_telemetry(&report(3)).await.unwrap());
+    assert!(!store.insert_telemetry(&report(3)).await.unwrap(), "replayed");
+    assert!(!store.insert_telemetry(&report(2)).await.unwrap(), "stale");
+    assert!(store.insert_telemetry(&report(4)).await.unwrap());
+    assert_eq!(store.list_telemetry("dev-1", 10).await.unwrap(), vec![report(4), report(3)]);
+
+    let upload = LogUpload {
+        id: "u1".into(),
+        device_id: "dev-1".into(),
+        uploaded_at: 7,
+        content: vec![9; 100],
+        size: 100,
+    };
+    store.insert_log_upload(&upload).await.unwrap();
+    assert!(matches!(store.insert_log_upload(&upload).await, Err(Error::Conflict(_))));
+    assert_eq!(store.log_upload("u1").await.unwrap(), Some(upload.clone()));
+    let listed = store.list_log_uploads("dev-1", 10).await.unwrap();
+    assert_eq!(
+        (listed.len(), listed[0].content.len(), listed[0].size),
+        (1, 0, 100),
+        "listing without content"
+    );
+    assert_eq!(store.log_upload("nope").await.unwrap(), None);
 }

@@ -6,6 +6,7 @@ mod auth;
 mod common;
 mod crl;
 mod enrollment;
+mod messages;
 mod openssl;
 mod operator;
 mod ownership;

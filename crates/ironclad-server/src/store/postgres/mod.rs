@@ -22,6 +22,7 @@ use super::{
 use crate::error::{Error, Result};
 
 mod crl;
+mod messages;
 mod rows;
 mod vault;
 
@@ -32,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("001_initial.sql"),
     include_str!("002_vault_and_owners.sql"),
     include_str!("003_crls.sql"),
+    include_str!("004_commands_logs.sql"),
 ];
 
 const ENROLLMENT_SELECT: &str = "SELECT id, match_key, status, device_id, der, verification_code, note, created_at, updated_at \

@@ -28,6 +28,7 @@ use crate::error::{Error, Result};
 use crate::store::{CrlKey, EnrollmentStatus};
 
 mod crl;
+mod messages;
 mod rows;
 mod vault;
 
@@ -46,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("001_initial.sql"),
     include_str!("002_vault_and_owners.sql"),
     include_str!("003_crls.sql"),
+    include_str!("004_commands_logs.sql"),
 ];
 
 const ENROLLMENT_COLUMNS: &str =
