@@ -11,6 +11,7 @@ mod ceremony;
 mod cmd;
 mod demo_firmware;
 mod demo_media;
+mod demo_messages;
 mod output;
 mod pki_dir;
 mod remote;

@@ -9,7 +9,9 @@
 //! downgrade and a revert. Then the cloud: an in-process server
 //! (SQLite in the demo directory, loopback, mutual TLS), the line CA enrolled as a group with
 //! proof of possession, every device authenticating from its own secure element, and the
-//! revoked device and the impostor refused at the cloud, with the reasons in its audit log.
+//! revoked device and the impostor refused at the cloud, with the reasons in its audit log; a
+//! camera's stream encrypted with its key from the cloud vault and decrypted by its owner; a
+//! signed command run once and its replay refused; encrypted logs uploaded and read.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -354,6 +356,7 @@ fn run_stages(stages: &mut Stages, base: &std::path::Path, device_count: usize) 
 /// of the demo is synchronous).
 struct Cloud {
     rt: tokio::runtime::Runtime,
+    dir: PathBuf,
     server: RunningServer,
     endpoint: ServerEndpoint,
 }
@@ -377,7 +380,7 @@ impl Cloud {
                 "listening on {}: mutual TLS (1.3 and 1.2), SQLite registry in cloud/registry.sqlite, key vault in a software SE; no CA trusted yet",
                 server.local_addr()
             );
-            Ok((Cloud { rt, server, endpoint }, detail))
+            Ok((Cloud { rt, dir, server, endpoint }, detail))
         })
     }
 
@@ -492,6 +495,19 @@ fn cloud_stages(
         // A camera that is neither the revoked device nor the look-alike's namesake.
         let camera = devices.get(2).context("the media stage needs 3 devices")?;
         Ok(((), crate::demo_media::media_stage(&cloud.rt, &cloud.endpoint, registry, camera)?))
+    })?;
+
+    stages.run("signed command", || {
+        let device = devices.get(3).context("the command stage needs 5 devices")?;
+        let other = devices.get(4).context("the command stage needs 5 devices")?;
+        Ok(((), crate::demo_messages::command_stage(&cloud.rt, &cloud.endpoint, registry, device, other)?))
+    })?;
+
+    stages.run("encrypted logs", || {
+        let device = devices.get(3).context("the log stage needs 4 devices")?;
+        let card = cloud.dir.join("sd-cards");
+        std::fs::create_dir_all(&card)?;
+        Ok(((), crate::demo_messages::logs_stage(&cloud.rt, &cloud.endpoint, registry, device, &card)?))
     })?;
     Ok(())
 }
