@@ -63,6 +63,12 @@ enum Command {
     /// Simulated fleets against a running server.
     #[command(subcommand)]
     Fleet(FleetCommand),
+    /// Signed commands to devices: send, and see what each device reported.
+    #[command(subcommand, name = "command")]
+    Commands(CommandsCommand),
+    /// Devices' encrypted log files: list uploads, read one decrypted.
+    #[command(subcommand)]
+    Logs(LogsCommand),
     /// The cloud's key vault: list managed keys (never their material), rotate them.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -173,6 +179,18 @@ enum ServerEnrollCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum CommandsCommand {
+    Send(cmd::command_send::CommandSendArgs),
+    List(cmd::command_list::CommandListArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum LogsCommand {
+    List(cmd::logs_list::LogsListArgs),
+    Show(cmd::logs_show::LogsShowArgs),
+}
+
+#[derive(Subcommand, Debug)]
 enum KeysCommand {
     List(cmd::keys_list::KeysListArgs),
     Rotate(cmd::keys_rotate::KeysRotateArgs),
@@ -267,6 +285,10 @@ fn main() -> ExitCode {
         }
         Command::Server(ServerCommand::Crl(ServerCrlCommand::Get(args))) => cmd::server_crl_get::run(args),
         Command::Fleet(FleetCommand::Sim(args)) => cmd::fleet_sim::run(args),
+        Command::Commands(CommandsCommand::Send(args)) => cmd::command_send::run(args),
+        Command::Commands(CommandsCommand::List(args)) => cmd::command_list::run(args),
+        Command::Logs(LogsCommand::List(args)) => cmd::logs_list::run(args),
+        Command::Logs(LogsCommand::Show(args)) => cmd::logs_show::run(args),
         Command::Keys(KeysCommand::List(args)) => cmd::keys_list::run(args),
         Command::Keys(KeysCommand::Rotate(args)) => cmd::keys_rotate::run(args),
         Command::Owner(OwnerCommand::ClaimCode(args)) => cmd::owner_claim_code::run(args),

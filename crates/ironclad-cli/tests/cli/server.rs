@@ -67,6 +67,15 @@ impl Serve {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// Runs an operator command with the admin token that must fail; returns its output.
+    #[track_caller]
+    fn admin_fails(&self, env: &Env, args: &[&str]) -> String {
+        let all = self.args(args);
+        let out = env.cmd(&all).env("IRONCLAD_TOKEN", &self.admin_token).output().unwrap();
+        assert!(!out.status.success(), "ironclad {all:?} unexpectedly succeeded:\n{}", text(&out));
+        text(&out)
+    }
+
     /// SIGINT: the server drains and exits 0.
     fn stop(mut self) {
         let pid = self.child.id().to_string();
@@ -405,6 +414,23 @@ fn key_vault_and_owner_commands() {
     srv = Serve::start_as(&env, "admin-2", &["--sqlite", "cloud/registry.sqlite"]);
     let again = srv.admin(&env, &["owner", "media-key", &device_id, "front", "--as-operator"]);
     assert_eq!(again["key_hex"], v2["key_hex"], "unsealed by the same master key after a restart");
+
+    // Signed commands: sequences per device, signed with the vault's command key; unknown
+    // devices refused; nothing uploaded yet.
+    let first = srv.admin(&env, &["command", "send", &device_id, "reboot", "--args", "{\"delay\":5}"]);
+    let second = srv.admin(&env, &["command", "send", &device_id, "set-led", "--ttl", "60"]);
+    assert_eq!((first["sequence"].as_u64(), second["sequence"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(first["kid"], "command-signing:v1");
+    let listed = srv.admin(&env, &["command", "list", &device_id]);
+    assert_eq!(listed[0]["status"], "pending");
+    let refused = srv.admin_fails(&env, &["command", "send", "no-such-device", "reboot"]);
+    assert!(refused.contains("never authenticated"), "{refused}");
+    let bad_args = srv.admin_fails(&env, &["command", "send", &device_id, "x", "--args", "{not json"]);
+    assert!(bad_args.contains("--args is not JSON"), "{bad_args}");
+    assert_eq!(srv.admin(&env, &["logs", "list", &device_id]), serde_json::json!([]));
+    let mut args = srv.args(&["logs", "show", "0000"]);
+    args.extend(["--token-file", "alice.token"]);
+    assert!(env.fails(&args).contains("forbidden"), "owners read no logs");
     srv.stop();
 }
 
