@@ -24,9 +24,16 @@ impl Serve {
 
     /// Starts with a first admin token of this name (a restart needs a new name).
     fn start_as(env: &Env, admin: &str, extra: &[&str]) -> Self {
+        Self::start_env(env, admin, extra, &[])
+    }
+
+    /// Starts with extra environment variables for the server process (e.g. SOFTHSM2_CONF).
+    fn start_env(env: &Env, admin: &str, extra: &[&str], vars: &[(&str, std::ffi::OsString)]) -> Self {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--init-admin-token", admin, "--json"];
         args.extend_from_slice(extra);
-        let mut child = env.cmd(&args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let mut command = env.cmd(&args);
+        command.envs(vars.iter().map(|(k, v)| (*k, v)));
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
@@ -514,5 +521,54 @@ fn crl_published_to_the_registry_mirrored_and_checked_by_openssl() {
     args.extend(["--token-file", "dash.token"]);
     assert!(env.fails(&args).contains("newer than the server's 2; not replaced"));
     assert_eq!(std::fs::read(&mirror).unwrap(), before);
+    srv.stop();
+}
+
+#[test]
+fn key_vault_in_softhsm() {
+    let Some(hsm) = ironclad_testkit::softhsm::SoftHsm::new("ironclad-vault") else { return };
+    let Some(tool) = ironclad_testkit::require_tool("pkcs11-tool") else { return };
+    let env = Env::new();
+    env.pki();
+    let po = order(&env, "pki", "PO-1");
+    let made = provision(&env, &po, 1, "m.jsonl");
+    let device_id = made[0]["device_id"].as_str().unwrap().to_owned();
+    let mut vars = hsm.env();
+    vars.push(("IRONCLAD_PKCS11_PIN", hsm.pin().into()));
+    let uri = hsm.uri();
+    let serve_args = ["--sqlite", "cloud/registry.sqlite", "--vault-pkcs11", &uri];
+    let mut srv = Serve::start_env(&env, "admin", &serve_args, &vars);
+    assert!(!env.path("cloud/ironclad-server-se").exists(), "no software store when the vault is in an HSM");
+    srv.admin(&env, &["server", "enroll", "group", "--pki", "pki", "--ca", "line-1"]);
+    assert_authenticated(&device_run(&env, &srv, &made[0]).unwrap(), &made[0]);
+    let key = srv.admin(&env, &["owner", "media-key", &device_id, "front", "--as-operator"]);
+    let sent = srv.admin(&env, &["command", "send", &device_id, "reboot"]);
+    assert_eq!(sent["kid"], "command-signing:v1");
+    let listed = srv.admin(&env, &["keys", "list"]);
+    let storage: Vec<&str> =
+        listed.as_array().unwrap().iter().map(|k| k["storage"].as_str().unwrap()).collect();
+    assert_eq!(storage, ["secure-element", "sealed"], "{listed}");
+
+    // The master and the command key are token objects, sensitive and never extractable.
+    let mut list = Command::new(&tool);
+    list.args([
+        "--module",
+        hsm.module().to_str().unwrap(),
+        "--token-label",
+        "ironclad-vault",
+        "--login",
+        "--pin",
+        hsm.pin(),
+        "--list-objects",
+    ]);
+    let out = hsm.apply(&mut list).output().unwrap();
+    let objects = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(objects.contains("vault-master") && objects.contains("command-signing-v1"), "{objects}");
+    assert!(objects.contains("never extractable"), "{objects}");
+
+    srv.stop();
+    srv = Serve::start_env(&env, "admin-2", &serve_args, &vars);
+    let again = srv.admin(&env, &["owner", "media-key", &device_id, "front", "--as-operator"]);
+    assert_eq!(again["key_hex"], key["key_hex"], "unsealed by the token's master key after a restart");
     srv.stop();
 }
