@@ -83,6 +83,23 @@ pub struct AuditRecord {
     pub device_id: String,
 }
 
+/// Switches to WAL. Changing the journal mode takes an exclusive lock and SQLite answers BUSY
+/// at once instead of calling the busy handler, so stations opening a new ledger at the same
+/// moment retry here (seen as "database is locked" with three racing stations).
+fn wal_mode(conn: &Connection, patience: Duration) -> rusqlite::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && started.elapsed() < patience =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The ledger file.
 #[derive(Debug)]
 pub struct QuotaLedger {
@@ -94,7 +111,7 @@ impl QuotaLedger {
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(30))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        wal_mode(&conn, Duration::from_secs(30))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
         Ok(Self { conn })

@@ -82,7 +82,20 @@ impl SqliteIndex {
 
     fn init(mut conn: Connection) -> Result<Self> {
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(Error::index)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(Error::index)?;
+        // Changing the journal mode answers BUSY at once (no busy handler) while another
+        // process opens the same new index: retry for as long as the busy timeout.
+        let started = std::time::Instant::now();
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && started.elapsed() < std::time::Duration::from_secs(10) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                other => break other.map_err(Error::index)?,
+            }
+        }
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(Error::index)?;
         let version: i64 =
             conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(Error::index)?;
