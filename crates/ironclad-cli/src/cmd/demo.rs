@@ -8,10 +8,12 @@
 //! re-wrapped per device, and simulated devices booted through update, trial, confirm, a refused
 //! downgrade and a revert. Then the cloud: an in-process server
 //! (SQLite in the demo directory, loopback, mutual TLS), the line CA enrolled as a group with
-//! proof of possession, every device authenticating from its own secure element, and the
-//! revoked device and the impostor refused at the cloud, with the reasons in its audit log; a
-//! camera's stream encrypted with its key from the cloud vault and decrypted by its owner; a
-//! signed command run once and its replay refused; encrypted logs uploaded and read.
+//! proof of possession, every device authenticating from its own secure element, a phone pairing
+//! with one device (setup code, device certificate, pair-verify) and delegating cloud access to
+//! it over that channel (`demo_pairing`), and the revoked device and the impostor refused at the
+//! cloud, with the reasons in its audit log; a camera's stream encrypted with its key from the
+//! cloud vault and decrypted by its owner; a signed command run once and its replay refused;
+//! encrypted logs uploaded and read.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -359,6 +361,9 @@ struct Cloud {
     dir: PathBuf,
     server: RunningServer,
     endpoint: ServerEndpoint,
+    /// The server's CA (what a device delegated to it must trust) and the demo PKI's root.
+    ca_pem: String,
+    root_pem: String,
 }
 
 impl Cloud {
@@ -380,7 +385,8 @@ impl Cloud {
                 "listening on {}: mutual TLS (1.3 and 1.2), SQLite registry in cloud/registry.sqlite, key vault in a software SE; no CA trusted yet",
                 server.local_addr()
             );
-            Ok((Cloud { rt, dir, server, endpoint }, detail))
+            let root_pem = std::fs::read_to_string(base.join("pki/root.pem"))?;
+            Ok((Cloud { rt, dir, server, endpoint, ca_pem, root_pem }, detail))
         })
     }
 
@@ -444,6 +450,20 @@ fn cloud_stages(
             "{} devices, each from its own secure element: mutual TLS + challenge-response, {:.0} auths/s (p50 {:.1} ms, p99 {:.1} ms)",
             summary.authenticated, summary.auths_per_sec, summary.p50_ms, summary.p99_ms
         );
+        Ok(((), detail))
+    })?;
+
+    stages.run("pairing", || {
+        // Not the revoked device: it pairs with a phone, which delegates cloud access to it.
+        let device = devices.get(1).context("the pairing stage needs 2 devices")?;
+        let detail = crate::demo_pairing::pairing_stage(
+            &cloud.rt,
+            &cloud.endpoint,
+            registry,
+            &cloud.ca_pem,
+            &cloud.root_pem,
+            device,
+        )?;
         Ok(((), detail))
     })?;
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use ironclad_agent::{DeviceConnection, DeviceIdentity, ServerEndpoint};
 use ironclad_hap::{Accessory, AccessoryInfo, SetupCode, device_attestation, ids};
 use ironclad_se::{DirSe, SecureElement};
 use serde_json::{Value, json};
@@ -36,10 +37,15 @@ use crate::station::open_device;
 /// `device-cert` and `device-chain`, as the factory provisions them) and signs the pairing
 /// transcript with it to controllers that ask (`pair controller pair --oem-root`).
 ///
+/// --connect-cloud acts on the delegation as the device's agent would: when one arrives, the
+/// device connects to the delegated server (mutual TLS from its secure element, trusting only
+/// the delegated CA), authenticates, and redeems the claim token so the owner's account lists
+/// it; at start, with a delegation already stored, it authenticates once.
+///
 /// Runs until Ctrl-C or SIGTERM; --json prints events as JSON lines.
 ///
 /// Examples:
-///   ironclad pair accessory --device devices/cam-PO-1-000001 --device-certificate
+///   ironclad pair accessory --device devices/cam-PO-1-000001 --device-certificate --connect-cloud
 ///   ironclad pair accessory --store ./lamp-se --init --listen 127.0.0.1:51826 --setup-code 031-45-154
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
@@ -66,6 +72,9 @@ pub(crate) struct PairAccessoryArgs {
     /// Present the device certificate (and a transcript signature) during pair-setup.
     #[arg(long)]
     device_certificate: bool,
+    /// Connect to the delegated cloud as the device (authenticate; redeem a new claim token).
+    #[arg(long)]
+    connect_cloud: bool,
     /// The accessory's name (Accessory Information and the switch's name).
     #[arg(long, default_value = "ironclad lamp")]
     name: String,
@@ -154,7 +163,10 @@ pub(crate) fn run(args: PairAccessoryArgs) -> Result<()> {
                 text
             },
         );
-        serve(&acc, json).await?;
+        if args.connect_cloud && acc.cloud_delegation()?.is_some() {
+            connect_cloud(&acc, &se, false, json).await;
+        }
+        serve(&acc, &se, args.connect_cloud, json).await?;
         acc.shutdown().await?;
         emit(json, json!({"event": "stopped"}), || "stopped".to_owned());
         Ok(())
@@ -162,7 +174,7 @@ pub(crate) fn run(args: PairAccessoryArgs) -> Result<()> {
 }
 
 /// Prints changes (characteristic writes, delegations, pairings) until a stop signal.
-async fn serve(acc: &Accessory, json: bool) -> Result<()> {
+async fn serve(acc: &Accessory, se: &Arc<dyn SecureElement>, cloud: bool, json: bool) -> Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut changes = acc.changes();
     let mut known: BTreeSet<String> = acc.pairings()?.iter().map(|p| p.id.to_string()).collect();
@@ -180,6 +192,9 @@ async fn serve(acc: &Accessory, json: bool) -> Result<()> {
                         emit(json, json!({"event": "delegation", "endpoint": endpoint, "delegated_by": by}), || {
                             format!("cloud delegation to {endpoint} from {by} sealed in the secure element")
                         });
+                        if cloud {
+                            connect_cloud(acc, se, true, json).await;
+                        }
                     }
                 } else {
                     emit(json, json!({"event": "changed", "id": change.id.to_string(), "value": change.value}), || {
@@ -202,5 +217,40 @@ async fn serve(acc: &Accessory, json: bool) -> Result<()> {
                 }
             }
         }
+    }
+}
+
+/// Connects to the delegated server as this device, authenticates, and (for a new delegation)
+/// redeems the claim token. Reports the outcome as an event; a failure does not stop the
+/// accessory.
+async fn connect_cloud(acc: &Accessory, se: &Arc<dyn SecureElement>, claim: bool, json: bool) {
+    let outcome = async {
+        let stored = acc.cloud_delegation()?.context("no cloud delegation stored")?;
+        let server = stored.delegation.server();
+        let (addr, _) = crate::remote::resolve(&format!("{}:{}", server.host, server.port))?;
+        let endpoint =
+            ServerEndpoint::new(addr, &server.host, stored.delegation.trust_anchor_pem().as_bytes())?;
+        let identity = DeviceIdentity::from_secure_element(se.clone()).context("the device identity")?;
+        let mut conn = DeviceConnection::connect(&endpoint, identity).await?;
+        let device_id = conn.authenticate().await.context("authentication refused")?.device_id().to_owned();
+        let owner = if claim {
+            Some(conn.claim(stored.delegation.claim_token()).await.context("claim refused")?.owner)
+        } else {
+            None
+        };
+        Ok::<_, anyhow::Error>((stored.delegation.endpoint().to_owned(), device_id, owner))
+    };
+    match outcome.await {
+        Ok((endpoint, device_id, owner)) => emit(
+            json,
+            json!({"event": "cloud", "endpoint": endpoint, "device_id": device_id, "claimed_by": owner}),
+            || match &owner {
+                Some(owner) => format!("authenticated to {endpoint} as {device_id}; claimed by {owner}"),
+                None => format!("authenticated to {endpoint} as {device_id}"),
+            },
+        ),
+        Err(e) => emit(json, json!({"event": "cloud_error", "error": format!("{e:#}")}), || {
+            format!("cloud connection failed: {e:#}")
+        }),
     }
 }

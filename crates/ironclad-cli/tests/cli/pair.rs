@@ -213,34 +213,43 @@ fn provisioned_device(env: &Env) -> String {
     record["device_id"].as_str().unwrap().to_owned()
 }
 
+/// `ironclad serve` with an admin token: (child, addr, CA path, admin token).
+fn serve(env: &Env) -> (Child, String, String, String) {
+    let args = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--init-admin-token",
+        "--json",
+        "--sqlite",
+        "cloud/registry.sqlite",
+    ];
+    let mut child = env.cmd(&args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let listening = next_json(&mut stdout);
+    let token = next_json(&mut stdout);
+    let field = |v: &Value, k: &str| v[k].as_str().unwrap().to_owned();
+    (child, field(&listening, "addr"), field(&listening, "server_ca"), field(&token, "token"))
+}
+
 #[test]
-fn device_certificate_of_a_provisioned_device_is_checked_against_the_oem_root() {
+fn provisioned_device_certificate_checked_against_the_oem_root_then_delegated_to_the_cloud() {
     let env = Env::new();
     let device_id = provisioned_device(&env);
     env.ok(&["ca", "init", "--pki", "other", "--cn", "Test Root CA", "--org", "Acme", "--country", "DE"]);
     let device_dir = format!("devs/{device_id}");
-    let acc = AccessoryProcess::start(
+    let mut acc = AccessoryProcess::start(
         &env,
-        &["--device", &device_dir, "--device-certificate", "--setup-code", "031-45-154"],
+        &["--device", &device_dir, "--device-certificate", "--setup-code", "031-45-154", "--connect-cloud"],
     );
     assert_eq!(acc.listening["device_certificate"], true);
     assert_eq!(acc.listening["setup_code"], "031-45-154");
     let addr = acc.addr().to_owned();
     let pair = |root: &str| {
-        ctl(&[
-            "pair",
-            "--alias",
-            "lamp",
-            "--address",
-            &addr,
-            "--setup-code",
-            "031-45-154",
-            "--oem-root",
-            root,
-        ])
-        .into_iter()
-        .map(str::to_owned)
-        .collect::<Vec<_>>()
+        ctl(&["pair", "--alias", "cam", "--address", &addr, "--setup-code", "031-45-154", "--oem-root", root])
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
     };
     let args = pair("other/root.pem");
     let out = env.fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
@@ -248,18 +257,81 @@ fn device_certificate_of_a_provisioned_device_is_checked_against_the_oem_root() 
     assert!(out.contains("device authentication failed"), "{out}");
     assert!(out.contains("signature does not verify") || out.contains("not issued by a trusted CA"), "{out}");
     let args = pair("pki/root.pem");
-    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
-    args.push("--json");
-    let paired = env.json(&args[..args.len() - 1]);
+    let paired = env.json(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(paired["device_certificate"]["device_id"], device_id.as_str());
     assert_eq!(paired["device_certificate"]["certificates"], 3, "device, line CA, root as provisioned");
-    let verified = env.json(&ctl(&["verify", "--alias", "lamp", "--oem-root", "pki/root.pem"]));
+    let verified = env.json(&ctl(&["verify", "--alias", "cam", "--oem-root", "pki/root.pem"]));
     assert_eq!(verified["device_certificate_rechecked"], device_id.as_str());
-    let out = env.fails(&ctl(&["verify", "--alias", "lamp", "--oem-root", "other/root.pem"]));
+    let out = env.fails(&ctl(&["verify", "--alias", "cam", "--oem-root", "other/root.pem"]));
     assert!(out.contains("device certificate"), "{out}");
     let listed = env.ok(&ctl(&["list"]));
     assert!(listed.contains(&device_id), "{listed}");
+
+    // The cloud: the family enrolled, an owner with a one-time claim code.
+    let (mut server, server_addr, server_ca, admin) = serve(&env);
+    let with_server = |args: &[&str]| {
+        let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        all.extend([
+            "--server".into(),
+            server_addr.clone(),
+            "--server-ca".into(),
+            server_ca.clone(),
+            "--json".into(),
+        ]);
+        all
+    };
+    let run = |args: Vec<String>, token: (&str, &str)| {
+        let out = env
+            .cmd(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .env(token.0, token.1)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    run(
+        with_server(&["server", "enroll", "group", "--pki", "pki", "--ca", "line-1"]),
+        ("IRONCLAD_TOKEN", &admin),
+    );
+    run(
+        with_server(&[
+            "server",
+            "token",
+            "create",
+            "--name",
+            "alice",
+            "--role",
+            "owner",
+            "--out",
+            "alice.token",
+        ]),
+        ("IRONCLAD_TOKEN", &admin),
+    );
+    let code = run(with_server(&["owner", "claim-code", "--token-file", "alice.token"]), ("X", ""));
+    let code = code["code"].as_str().unwrap().to_owned();
+
+    // The phone delegates; the device authenticates to that server and redeems the code.
+    let port = server_addr.rsplit_once(':').unwrap().1;
+    let endpoint = format!("https://localhost:{port}");
+    let args = ctl(&["delegate", "--alias", "cam", "--endpoint", &endpoint, "--trust-anchor", &server_ca]);
+    let out = env.cmd(&args).env("IRONCLAD_CLAIM_TOKEN", &code).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(acc.wait_for("delegation")["endpoint"], endpoint.as_str());
+    let cloud = acc.wait_for("cloud");
+    assert_eq!(
+        (cloud["device_id"].as_str(), cloud["claimed_by"].is_string()),
+        (Some(device_id.as_str()), true)
+    );
+    let owned = run(with_server(&["owner", "devices", "--token-file", "alice.token"]), ("X", ""));
+    assert_eq!(owned[0]["device_id"], device_id.as_str());
+    // A used code cannot be replayed through another delegation.
+    let out = env.cmd(&args).env("IRONCLAD_CLAIM_TOKEN", &code).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let refused = acc.wait_for("cloud_error");
+    assert!(refused["error"].as_str().unwrap().contains("claim refused"), "{refused}");
     acc.stop();
+    let _ = server.kill();
+    let _ = server.wait();
 }
 
 /// The Python with HAP-python 5.0.0 (scripts/peers/hap-python.after).
@@ -317,4 +389,20 @@ fn controller_commands_against_hap_python_accessory() {
     env.ok(&ctl(&["remove", "--alias", "sensor"]));
     drop(child.stdin.take());
     assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn demo_pairing_stage_pairs_verifies_and_delegates() {
+    let env = Env::new();
+    let out = env.json(&["demo", "--devices", "8"]);
+    assert_eq!(out["passed"], true, "{out}");
+    let stages = out["stages"].as_array().unwrap();
+    let names: Vec<&str> = stages.iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    let at = names.iter().position(|s| *s == "pairing").expect("a pairing stage");
+    assert_eq!(names[at - 1], "device authentication", "{names:?}");
+    let detail = stages[at]["detail"].as_str().unwrap();
+    for part in ["device certificate → demo root", "pair-verify", "sealed in its SE", "claimed by the owner"]
+    {
+        assert!(detail.contains(part), "{part}: {detail}");
+    }
 }
