@@ -51,6 +51,14 @@ pub enum Error {
     /// A COSE message, log record or key delivery failed.
     #[error("message: {0}")]
     Message(#[from] ironclad_proto::Error),
+    /// An update was refused by the device; `refusal` is what it reports.
+    #[error("update refused ({refusal}): {detail}")]
+    OtaRefused {
+        /// The reportable reason.
+        refusal: crate::ota::OtaRefusal,
+        /// The precise reason, for the device's own log.
+        detail: String,
+    },
 }
 
 impl Error {

@@ -112,6 +112,27 @@ impl HttpConn {
         Ok((status, body))
     }
 
+    /// Sends a body-less request with extra headers and returns the response with its body
+    /// unread (a download consumes it frame by frame and keeps what arrived if it breaks).
+    pub(crate) async fn send_streaming(
+        &mut self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        headers: &[(hyper::header::HeaderName, String)],
+    ) -> Result<hyper::Response<hyper::body::Incoming>> {
+        self.sender.ready().await.map_err(|e| Error::Http(e.to_string()))?;
+        let mut req = Request::builder().method(method).uri(path).header(HOST, &self.host);
+        if let Some(token) = bearer {
+            req = req.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            req = req.header(name, value);
+        }
+        let req = req.body(Full::new(Bytes::new())).map_err(|e| Error::Http(e.to_string()))?;
+        self.sender.send_request(req).await.map_err(|e| Error::Http(e.to_string()))
+    }
+
     /// Sends JSON (or nothing), expects JSON; maps error answers to [`Error::Server`].
     pub(crate) async fn json<T: DeserializeOwned>(
         &mut self,

@@ -26,6 +26,8 @@ mod identity;
 mod log_writer;
 mod messages;
 mod operator;
+mod ota;
+mod ota_operator;
 mod ownership;
 mod run;
 mod tls;
@@ -42,5 +44,6 @@ pub use identity::{CERT_OBJECT, CHAIN_OBJECT, DeviceIdentity, KEY_LABEL, parse_p
 pub use log_writer::{LOG_KEY_OBJECT, LogSync, LogWriter, install_log_key, load_log_key};
 pub use messages::FetchedCommand;
 pub use operator::{EnrollmentInfo, OperatorClient};
+pub use ota::{Download, OtaDevice, OtaRefusal, OtaTrust, UpdateOptions, UpdateOutcome, VerifiedOffer};
 pub use run::{AgentEvent, RunOptions, run_device};
 pub use tls::{SeSigningKey, TlsVersions, device_client_config, plain_client_config, server_roots};

@@ -48,6 +48,13 @@ impl OperatorClient {
         self.http.json(method, path, Some(&token), body).await
     }
 
+    /// A raw body (an image upload), JSON answer.
+    pub async fn call_bytes(&mut self, method: Method, path: &str, body: Vec<u8>, content_type: &str) -> Result<Value> {
+        let token = self.token.to_string();
+        let (status, answer) = self.http.send(method, path, Some(&token), Some((body, content_type))).await?;
+        crate::http::decode(status, &answer)
+    }
+
     /// A request without JSON decoding: the status and the body as text.
     pub async fn call_raw(&mut self, method: Method, path: &str) -> Result<(u16, String)> {
         let token = self.token.to_string();

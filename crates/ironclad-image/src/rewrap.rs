@@ -19,6 +19,32 @@ fn is_wrap(tlv_type: u16) -> bool {
 }
 
 impl VerifiedImage {
+    /// The unprotected TLV area (info header included) with the key wrap replaced by a fresh
+    /// one to `recipient`: what [`rewrap`](Self::rewrap) writes after the signed region. For a
+    /// release server that streams the signed region (`[0, header().signed_len())`, the same
+    /// bytes for every device) itself and appends this per-device tail: one ECIES wrap per
+    /// device instead of a pass over the image. The image must have been verified through its
+    /// content key.
+    pub fn rewrapped_tlv_area(&self, recipient: &PublicKey) -> Result<Vec<u8>> {
+        let content_key = self.content_key().ok_or(Error::NotEncrypted)?;
+        let (wrap_type, wrap_value) = encrypt::wrap(content_key, recipient)?;
+        let old_area = self.image().unprotected_area();
+        let mut entries: Vec<(u16, &[u8])> = Vec::with_capacity(old_area.entries.len() + 1);
+        let mut replaced = false;
+        for tlv in &old_area.entries {
+            if is_wrap(tlv.tlv_type) {
+                entries.push((wrap_type, &wrap_value));
+                replaced = true;
+            } else {
+                entries.push((tlv.tlv_type, &tlv.data));
+            }
+        }
+        if !replaced {
+            entries.push((wrap_type, &wrap_value));
+        }
+        TlvArea::encode(UNPROTECTED_MAGIC, &entries)?.ok_or(Error::Crypto("empty TLV area"))
+    }
+
     /// Writes the same image with its key-wrap TLV replaced by one wrapped to `recipient`
     /// (`X25519` → ENC_X25519, `EcdhP256` → ENC_EC256), at the same position among the
     /// unprotected TLVs. Slot padding and trailer, if any, are kept and the output keeps the
@@ -33,24 +59,9 @@ impl VerifiedImage {
         recipient: &PublicKey,
     ) -> Result<u64> {
         let content_key = self.content_key().ok_or(Error::NotEncrypted)?;
-        let (wrap_type, wrap_value) = encrypt::wrap(content_key, recipient)?;
+        let new_area = self.rewrapped_tlv_area(recipient)?;
         let image = self.image();
         let old_area = image.unprotected_area();
-        let mut entries: Vec<(u16, &[u8])> = Vec::with_capacity(old_area.entries.len() + 1);
-        let mut replaced = false;
-        for tlv in &old_area.entries {
-            if is_wrap(tlv.tlv_type) {
-                entries.push((wrap_type, &wrap_value));
-                replaced = true;
-            } else {
-                entries.push((tlv.tlv_type, &tlv.data));
-            }
-        }
-        if !replaced {
-            entries.push((wrap_type, &wrap_value));
-        }
-        let new_area =
-            TlvArea::encode(UNPROTECTED_MAGIC, &entries)?.ok_or(Error::Crypto("empty TLV area"))?;
 
         // Plan the trailing bytes before writing anything.
         let trailing = image.trailing_len();

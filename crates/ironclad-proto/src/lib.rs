@@ -45,6 +45,7 @@ mod logfile;
 mod logkey;
 mod logrec;
 mod manifest;
+pub mod ota;
 pub mod ownership;
 mod state;
 mod telemetry;

@@ -33,6 +33,8 @@ pub struct ServerConfig {
     pub purge_interval_secs: u64,
     /// Seconds graceful shutdown waits for open connections (default 10).
     pub shutdown_grace_secs: u64,
+    /// OTA releases: where they are stored, how large, how long a manifest lives.
+    pub ota: OtaConfig,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +49,36 @@ impl Default for ServerConfig {
             trust_refresh_secs: 5,
             purge_interval_secs: 60,
             shutdown_grace_secs: 10,
+            ota: OtaConfig::default(),
+        }
+    }
+}
+
+/// OTA releases.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct OtaConfig {
+    /// Where release images are kept (default: a `releases` directory next to the SQLite
+    /// database; with PostgreSQL it must be set, to a directory every server process shares).
+    pub releases_dir: Option<PathBuf>,
+    /// Largest release, bytes (default 256 MiB).
+    pub max_release_bytes: u64,
+    /// Seconds a signed manifest stays valid (default 3600): a device refuses an older one,
+    /// which is what stops a freeze attack (serving a stale "no newer update").
+    pub manifest_ttl_secs: u64,
+    /// Release files up to this many bytes in total are served from memory (default 256 MiB);
+    /// the others are streamed from disk.
+    pub memory_cache_bytes: u64,
+}
+
+impl Default for OtaConfig {
+    fn default() -> Self {
+        OtaConfig {
+            releases_dir: None,
+            max_release_bytes: 256 << 20,
+            manifest_ttl_secs: 3600,
+            memory_cache_bytes: 256 << 20,
         }
     }
 }

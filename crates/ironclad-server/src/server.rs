@@ -52,6 +52,7 @@ impl Server {
             clock: Arc::new(SystemClock),
             anchors: Vec::new(),
             secure_element: None,
+            releases_dir: None,
         }
     }
 }
@@ -65,6 +66,7 @@ pub struct ServerBuilder {
     clock: Arc<dyn Clock>,
     anchors: Vec<Vec<u8>>,
     secure_element: Option<Arc<dyn ironclad_se::SecureElement>>,
+    releases_dir: Option<std::path::PathBuf>,
 }
 
 impl ServerBuilder {
@@ -99,6 +101,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Where OTA release files are kept (otherwise `config.ota.releases_dir`, else a
+    /// `releases` directory next to the SQLite database the configuration names).
+    pub fn releases_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.releases_dir = Some(dir.into());
+        self
+    }
+
     /// Opens the store, binds `config.listen` and starts serving.
     pub async fn bind(self) -> Result<RunningServer> {
         let config = self.config;
@@ -119,6 +128,14 @@ impl ServerBuilder {
                 anchors.push(cert.to_vec());
             }
         }
+        let releases_dir = self.releases_dir.or_else(|| config.ota.releases_dir.clone()).or_else(|| {
+            match (&self.store, &config.storage) {
+                (None, StorageConfig::Sqlite { path }) => {
+                    Some(path.parent().unwrap_or(std::path::Path::new(".")).join("releases"))
+                }
+                _ => None,
+            }
+        });
         let store = match self.store {
             Some(s) => s,
             None => open_store(&config.storage).await?,
@@ -144,8 +161,15 @@ impl ServerBuilder {
             Some(se) => Some(KeyVault::open(se, store.clone(), self.clock.clone())?),
             None => None,
         };
+        let ota = crate::ota::Ota::new(
+            store.clone(),
+            vault.clone(),
+            self.clock.clone(),
+            config.ota.clone(),
+            releases_dir,
+        );
         let app =
-            router(AppState { device: device.clone(), registry: registry.clone(), vault: vault.clone() });
+            router(AppState { device: device.clone(), registry: registry.clone(), vault: vault.clone(), ota: ota.clone() });
 
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;

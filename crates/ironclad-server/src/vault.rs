@@ -96,14 +96,17 @@ impl KeyVault {
     fn new_signing(&self, usage: KeyUsage, version: u32) -> Result<ManagedKey> {
         let label_text = format!("{usage}-v{version}");
         let label = Label::new(&label_text).map_err(se_error("signing key label"))?;
+        let alg = match usage {
+            KeyUsage::FirmwareDecryption => KeyAlgorithm::X25519,
+            _ => KeyAlgorithm::EcdsaP256,
+        };
         let public = match self.se.key_info(&label) {
             // A key left by a generation whose catalog insert was lost: reuse it.
-            Ok(info) if info.public.algorithm() == KeyAlgorithm::EcdsaP256 => info.public,
+            Ok(info) if info.public.algorithm() == alg => info.public,
             Ok(_) => return Err(Error::Vault(format!("{label_text} exists with another algorithm"))),
-            Err(ironclad_se::Error::KeyNotFound(_)) => self
-                .se
-                .generate_key(&label, KeyAlgorithm::EcdsaP256)
-                .map_err(se_error("making a signing key"))?,
+            Err(ironclad_se::Error::KeyNotFound(_)) => {
+                self.se.generate_key(&label, alg).map_err(se_error("making a secure-element key"))?
+            }
             Err(e) => return Err(se_error("reading a signing key")(e)),
         };
         Ok(ManagedKey {
@@ -187,7 +190,7 @@ impl KeyVault {
 
     /// A handle on the current signing key of `usage`, which signs inside the secure element.
     pub async fn signer(&self, usage: KeyUsage) -> Result<(ManagedKey, KeyHandle)> {
-        if usage.is_symmetric() {
+        if usage.is_symmetric() || usage == KeyUsage::FirmwareDecryption {
             return Err(Error::Invalid(format!("{usage} keys do not sign")));
         }
         let key = self.current(usage, "").await?;
@@ -197,6 +200,15 @@ impl KeyVault {
         let label = Label::new(label).map_err(se_error("signing key label"))?;
         let handle = KeyHandle::open(self.se.clone(), &label).map_err(se_error(&key.id))?;
         Ok((key, handle))
+    }
+
+    /// The secure element and label of a key held there (the firmware-decryption key, whose
+    /// ECDH runs inside the element: the caller builds its agreement handle from these).
+    pub(crate) fn secure_element_key(&self, key: &ManagedKey) -> Result<(Arc<dyn SecureElement>, Label)> {
+        let KeyMaterial::InSecureElement { label, .. } = &key.material else {
+            return Err(Error::Forbidden(format!("key {} is not held in the secure element", key.id)));
+        };
+        Ok((self.se.clone(), Label::new(label).map_err(se_error("key label"))?))
     }
 
     /// Every key version (optionally of one usage): ids, usages, subjects, versions, ages;

@@ -153,3 +153,37 @@ fn rewrap_imgtool_release() {
     let clear = crate::imgtool::independent_decrypt(&t, "rewrapped", &rewrapped, &device);
     assert!(t.verifies("rewrapped-clear.bin", &signing.public, &clear));
 }
+
+/// A release server's fast path: the signed region streamed as stored plus the per-device TLV
+/// area is a complete image that the device decrypts and verifies, the same as `rewrap`
+/// writes apart from the fresh ephemeral key.
+#[test]
+fn rewrapped_tlv_area_completes_the_signed_region() {
+    let server: Arc<dyn SecureElement> = Arc::new(MemorySe::new());
+    let server_key = key(&server, "release-x25519", KeyAlgorithm::X25519);
+    let rel = release(&server, &server_key, false);
+    let parsed = Image::parse(&rel.image, &Limits::default()).unwrap();
+    let content_key = parsed.unwrap_content_key(&server_key).unwrap();
+    let verified = parsed.verify_encrypted(&mut Cursor::new(&rel.image), &rel.trust, &content_key).unwrap();
+    let signed = verified.header().signed_len() as usize;
+    let device: Arc<dyn SecureElement> = Arc::new(MemorySe::new());
+    for (name, alg) in [("dev-x", KeyAlgorithm::X25519), ("dev-p", KeyAlgorithm::EcdhP256)] {
+        let dev = key(&device, name, alg);
+        let area = verified.rewrapped_tlv_area(dev.public_key()).unwrap();
+        let mut assembled = rel.image[..signed].to_vec();
+        assembled.extend_from_slice(&area);
+        let full = rewrap_bytes(&verified, &rel.image, &dev);
+        assert_eq!(assembled.len(), full.len());
+        assert_eq!(assembled[..signed], full[..signed]);
+        let mine = decrypt_verify_bytes(&assembled, &rel.trust, &dev).unwrap();
+        assert_eq!(mine.digest(), verified.digest());
+        // Each call wraps afresh (a new ephemeral key): callers that need stable bytes keep it.
+        assert_ne!(area, verified.rewrapped_tlv_area(dev.public_key()).unwrap());
+    }
+    let plain = {
+        let signer = hazmat::SoftwareSigner::generate(KeyAlgorithm::Ed25519).unwrap();
+        let bytes = sign_bytes(&signer, &SignOptions::new("1.0.0".parse().unwrap()), b"fw");
+        verify_bytes(&bytes, &TrustAnchors::with_key(signer.public_key().clone()).unwrap()).unwrap()
+    };
+    assert!(matches!(plain.rewrapped_tlv_area(server_key.public_key()), Err(Error::NotEncrypted)));
+}

@@ -6,6 +6,8 @@ mod device;
 mod keys;
 mod messages;
 mod operator;
+mod ota;
+mod ota_device;
 mod ownership;
 
 use axum::extract::DefaultBodyLimit;
@@ -27,6 +29,8 @@ pub(crate) struct AppState {
     pub(crate) registry: Registry,
     /// The key vault, when the server has a secure element.
     pub(crate) vault: Option<crate::vault::KeyVault>,
+    /// Releases, rollouts and per-device copies.
+    pub(crate) ota: crate::ota::Ota,
 }
 
 /// The whole API.
@@ -71,6 +75,16 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/registry/devices/{device_id}/telemetry", get(messages::list_telemetry))
         .route("/v1/registry/devices/{device_id}/logs", get(messages::list_logs))
         .route("/v1/logs/{upload_id}", get(messages::read_log))
+        .route("/v1/devices/{device_id}/ota/check", post(ota_device::check))
+        .route("/v1/devices/{device_id}/ota/report", post(ota_device::report))
+        .route("/v1/devices/{device_id}/ota/releases/{release_id}/image", get(ota_device::image))
+        .route("/v1/ota/keys", get(ota::list_keys).post(ota::add_key))
+        .route("/v1/ota/encryption-key", get(ota::encryption_key))
+        .route("/v1/ota/releases", get(ota::list_releases).post(ota::upload_release))
+        .route("/v1/ota/releases/{release_id}/devices", get(ota::release_devices))
+        .route("/v1/ota/rollouts", get(ota::list_rollouts).post(ota::start_rollout))
+        .route("/v1/ota/rollouts/{id}", get(ota::rollout_status))
+        .route("/v1/ota/rollouts/{id}/{action}", post(ota::change_rollout))
         .route("/v1/tokens", get(operator::list_tokens).post(operator::create_token))
         .route("/v1/tokens/{name}/disable", post(operator::disable_token))
         .layer(DefaultBodyLimit::max(max_body))

@@ -5,12 +5,13 @@
 //! Times are Unix seconds. Secrets (session and API tokens) are stored only as SHA-256 hashes.
 
 pub mod crl;
-pub mod messages;
 mod postgres;
 mod sqlite;
 #[cfg(any(test, feature = "store-suite"))]
 pub mod suite;
 mod types;
+pub mod messages;
+pub mod ota;
 pub mod vault;
 
 use std::fmt;
@@ -27,6 +28,7 @@ pub use types::{
 };
 
 pub use messages::{LogUpload, MessageStore, StoredCommand, StoredTelemetry};
+pub use ota::{DeviceRelease, OtaKey, OtaStore, Release, Rollout, RolloutChange, RolloutUpdate};
 pub use vault::{
     ClaimRedemption, DeviceOwnership, KeyMaterial, KeyUsage, ManagedKey, OwnerClaim, VaultStore,
 };
@@ -34,7 +36,7 @@ pub use vault::{
 use crate::error::Result;
 
 /// The schema version both backends migrate to.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// A boxed future returned by [`Store`] methods (the trait is object-safe: callers hold
 /// `Arc<dyn Store>`).
@@ -42,7 +44,7 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a
 
 /// Everything the server keeps. Implementations are shared by all connections
 /// (`Arc<dyn Store>`) and must make each method atomic.
-pub trait Store: VaultStore + CrlStore + MessageStore + Send + Sync + fmt::Debug {
+pub trait Store: VaultStore + CrlStore + MessageStore + OtaStore + Send + Sync + fmt::Debug {
     /// "sqlite" or "postgres".
     fn backend_name(&self) -> &'static str;
 

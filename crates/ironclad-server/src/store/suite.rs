@@ -10,6 +10,8 @@ use crate::error::Error;
 
 mod crl;
 pub use crl::*;
+mod ota;
+pub use ota::*;
 
 /// A store under test plus whatever keeps it alive (a temp dir, a database cluster).
 pub struct TestStore {
@@ -35,7 +37,8 @@ macro_rules! store_suite_tests {
             admission_in_one_call, open_session_writes_all_three, group_commit_keeps_failures_apart,
             managed_keys_rotate, claims_are_single_use, concurrent_claims_have_one_winner,
             commands_telemetry_and_logs,
-            crls_publish_in_order_and_scope_their_entries, concurrent_crl_publications_keep_the_highest);
+            crls_publish_in_order_and_scope_their_entries, concurrent_crl_publications_keep_the_highest,
+            ota_keys_and_releases, ota_rollouts, ota_offers_and_states);
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
         $(

@@ -137,6 +137,21 @@ impl TestServer {
         TestServer { server, clock, ca_pem, store, tls: TlsVersions::Any, _dir: dir }
     }
 
+    /// A server on SQLite in a temp dir with `config` (its listen address set to loopback).
+    pub async fn start_config(
+        mut config: ServerConfig,
+        f: impl FnOnce(ironclad_server::ServerBuilder) -> ironclad_server::ServerBuilder,
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("registry.sqlite")).unwrap());
+        let (identity, ca_pem) = ServerIdentity::generate(&["localhost", "127.0.0.1"]).unwrap();
+        let clock = Arc::new(ManualClock::new());
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        let builder = Server::builder(config).identity(identity).store(store.clone()).clock(clock.clone());
+        let server = f(builder).bind().await.unwrap();
+        TestServer { server, clock, ca_pem, store, tls: TlsVersions::Any, _dir: Some(dir) }
+    }
+
     pub fn endpoint(&self) -> ServerEndpoint {
         let mut e =
             ServerEndpoint::new(self.server.local_addr(), "localhost", self.ca_pem.as_bytes()).unwrap();

@@ -22,8 +22,9 @@ use super::{
 use crate::error::{Error, Result};
 
 mod crl;
-mod messages;
 mod rows;
+mod messages;
+mod ota;
 mod vault;
 
 use rows::*;
@@ -34,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("002_vault_and_owners.sql"),
     include_str!("003_crls.sql"),
     include_str!("004_commands_logs.sql"),
+    include_str!("005_ota.sql"),
 ];
 
 const ENROLLMENT_SELECT: &str = "SELECT id, match_key, status, device_id, der, verification_code, note, created_at, updated_at \

@@ -28,8 +28,9 @@ use crate::error::{Error, Result};
 use crate::store::{CrlKey, EnrollmentStatus};
 
 mod crl;
-mod messages;
 mod rows;
+mod messages;
+mod ota;
 mod vault;
 
 use rows::*;
@@ -48,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("002_vault_and_owners.sql"),
     include_str!("003_crls.sql"),
     include_str!("004_commands_logs.sql"),
+    include_str!("005_ota.sql"),
 ];
 
 const ENROLLMENT_COLUMNS: &str =
