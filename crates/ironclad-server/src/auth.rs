@@ -10,6 +10,7 @@ use ironclad_proto::{Challenge, ChallengeResponse, SessionRequest, SessionRespon
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
+use crate::challenges::{ChallengeBook, MAX_OUTSTANDING};
 use crate::clock::Clock;
 use crate::config::AuthLimits;
 use crate::error::{Error, Refusal, Result};
@@ -80,6 +81,8 @@ pub(crate) struct DeviceAuth {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) trust: Arc<Trust>,
     pub(crate) limits: AuthLimits,
+    /// Outstanding challenges of this process (each is bound to a connection it holds).
+    pub(crate) challenges: Arc<ChallengeBook>,
 }
 
 impl DeviceAuth {
@@ -145,15 +148,10 @@ impl DeviceAuth {
         Ok(v)
     }
 
-    /// Chain (webpki through the PKI), then revocation (registry status, by serial) and
-    /// enrollment (lookup order of [`decide`]), read in one store round trip together with the
-    /// step's challenge operation `op` ([`Store::admission`]).
-    pub(crate) async fn admit(
-        &self,
-        event: &str,
-        conn: &ConnectionInfo,
-        op: ChallengeOp<'_>,
-    ) -> Result<(Admitted, Option<ChallengeTake>)> {
+    /// Chain (webpki through the PKI), then revocation (registry status by serial, and the
+    /// published CRLs) and enrollment (lookup order of [`decide`]), read in one store round
+    /// trip ([`Store::admission`]; challenges are this process's, see [`ChallengeBook`]).
+    pub(crate) async fn admit(&self, event: &str, conn: &ConnectionInfo) -> Result<Admitted> {
         let Some(cert_sha256) = conn.leaf_sha256() else {
             return self.refuse(event, conn, None, Refusal::NoClientCertificate).await;
         };
@@ -166,13 +164,16 @@ impl DeviceAuth {
         order.push(MatchKey::Certificate(cert_sha256));
         order.push(MatchKey::PublicKey(sha256(verified.device.spki_der())));
         order.extend(verified.ca_path.iter().map(|fp| MatchKey::Ca(*fp)));
-        let found = self.store.admission(verified.device.serial(), &verified.crl_keys, &order, op).await?;
+        let found = self
+            .store
+            .admission(verified.device.serial(), &verified.crl_keys, &order, ChallengeOp::None)
+            .await?;
         if let Some(r) = found.revocation {
             let r = Refusal::Revoked { serial: r.serial, reason: r.reason };
             return self.refuse(event, conn, Some(device_id), r).await;
         }
         match decide(&order, &found.enrollments, &device_id) {
-            Ok(e) => Ok((Admitted { enrollment: e.clone(), chain: verified, cert_sha256 }, found.challenge)),
+            Ok(e) => Ok(Admitted { enrollment: e.clone(), chain: verified, cert_sha256 }),
             Err(r) => self.refuse(event, conn, Some(device_id), r).await,
         }
     }
@@ -191,10 +192,18 @@ impl DeviceAuth {
             issued_at: now,
             expires_at: now.saturating_add(ttl),
         };
-        // Stored with the lookup; handed out only if the device is admitted.
-        self.admit("device.challenge", conn, ChallengeOp::Insert(&stored)).await?;
+        // Kept (in this process: the answer can only come over this connection) and handed out
+        // only once the device is admitted.
+        self.admit("device.challenge", conn).await?;
+        let id = stored.id.clone();
+        if !self.challenges.insert(stored, now) {
+            return Err(Error::Storage {
+                backend: "challenges",
+                message: format!("more than {MAX_OUTSTANDING} outstanding challenges"),
+            });
+        }
         Ok(ChallengeResponse {
-            challenge_id: stored.id,
+            challenge_id: id,
             challenge: Challenge::from(bytes),
             expires_in: self.limits.challenge_ttl_secs,
         })
@@ -210,12 +219,10 @@ impl DeviceAuth {
         let now = self.clock.unix();
         let well_formed =
             req.challenge_id.len() == 32 && req.challenge_id.bytes().all(|b| b.is_ascii_hexdigit());
-        let op = if well_formed {
-            ChallengeOp::Consume { id: &req.challenge_id, at: now }
-        } else {
-            ChallengeOp::None
-        };
-        let (admitted, taken) = self.admit(EVENT, conn, op).await?;
+        // Taken before the lookup: a challenge answered by a device that is then refused is
+        // spent all the same.
+        let taken = well_formed.then(|| self.challenges.take(&req.challenge_id));
+        let admitted = self.admit(EVENT, conn).await?;
         let device_id = admitted.chain.device.device_id().to_owned();
         let refuse = |r| self.refuse(EVENT, conn, Some(device_id.clone()), r);
         let challenge = match taken {

@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+mod challenges;
 mod clock;
 mod config;
 mod crl;

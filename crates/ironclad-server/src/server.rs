@@ -18,6 +18,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::auth::DeviceAuth;
+use crate::challenges::ChallengeBook;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ServerConfig, StorageConfig};
 use crate::error::{Error, Result};
@@ -156,6 +157,7 @@ impl ServerBuilder {
             clock: self.clock.clone(),
             trust: trust.clone(),
             limits: config.auth,
+            challenges: Arc::new(ChallengeBook::default()),
         };
         let vault = match self.secure_element {
             Some(se) => Some(KeyVault::open(se, store.clone(), self.clock.clone())?),
@@ -174,8 +176,14 @@ impl ServerBuilder {
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let background =
-            spawn_background(&config, store.clone(), self.clock.clone(), trust, shutdown_rx.clone());
+        let background = spawn_background(
+            &config,
+            store.clone(),
+            self.clock.clone(),
+            trust,
+            device.challenges.clone(),
+            shutdown_rx.clone(),
+        );
         let accept = AcceptLoop {
             listener,
             acceptor: TlsAcceptor::from(tls),
@@ -239,6 +247,7 @@ fn spawn_background(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     trust: Arc<Trust>,
+    challenges: Arc<ChallengeBook>,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     let refresh = Duration::from_secs(config.trust_refresh_secs.max(1));
@@ -263,6 +272,7 @@ fn spawn_background(
                 _ = stop2.changed() => break,
                 _ = tokio::time::sleep(purge) => {
                     // Keep used challenges an extra minute so late replays are named as such.
+                    challenges.purge(clock.unix() - 60);
                     if let Err(e) = store.purge_expired(clock.unix() - 60).await {
                         tracing::warn!("purging expired challenges and sessions failed: {e}");
                     }

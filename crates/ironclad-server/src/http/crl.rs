@@ -14,7 +14,7 @@ use super::operator::Operator;
 use super::{ApiError, AppState, bearer};
 use crate::crl::{CrlPublication, CrlRefusal};
 use crate::error::Error;
-use crate::store::{ChallengeOp, Role};
+use crate::store::Role;
 use crate::tls::ConnectionInfo;
 
 /// The media type of a DER CRL (RFC 5280 section 4.2.1.13 / RFC 2585).
@@ -62,7 +62,7 @@ pub(crate) async fn get(
         who.require(Role::Viewer)?;
         app.registry.crl(&id).await.map_err(ApiError::operator)?
     } else {
-        app.device.admit("device.crl", &conn, ChallengeOp::None).await.map_err(ApiError::device)?;
+        app.device.admit("device.crl", &conn).await.map_err(ApiError::device)?;
         app.registry.crl(&id).await.map_err(ApiError::device)?
     };
     Ok(([(CONTENT_TYPE, PKIX_CRL)], crl.der).into_response())
