@@ -14,6 +14,9 @@
 //!   accepted sequence number (a secure-element monotonic counter) and the expiry, with typed
 //!   refusals to report; [`LogWriter`] appends AES-GCM-encrypted log records under the log key
 //!   that [`install_log_key`] unwrapped with the device's X25519 key and sealed in the element.
+//! - [`OtaDevice`] runs an update cycle on a device: check over the session, verify the
+//!   manifest with the pinned manifest keys ([`PinnedManifestKeys`]), download its own copy with
+//!   resume, verify and install through `ironclad-boot`, trial-boot, confirm, report.
 #![forbid(unsafe_code)]
 
 mod command_gate;
@@ -28,6 +31,7 @@ mod messages;
 mod operator;
 mod ota;
 mod ota_operator;
+mod ota_pin;
 mod ownership;
 mod run;
 mod tls;
@@ -45,5 +49,6 @@ pub use log_writer::{LOG_KEY_OBJECT, LogSync, LogWriter, install_log_key, load_l
 pub use messages::FetchedCommand;
 pub use operator::{EnrollmentInfo, OperatorClient};
 pub use ota::{Download, OtaDevice, OtaRefusal, OtaTrust, UpdateOptions, UpdateOutcome, VerifiedOffer};
+pub use ota_pin::{MANIFEST_KEYS_OBJECT, PinnedKey, PinnedManifestKeys};
 pub use run::{AgentEvent, RunOptions, run_device};
 pub use tls::{SeSigningKey, TlsVersions, device_client_config, plain_client_config, server_roots};

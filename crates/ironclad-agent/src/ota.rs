@@ -161,6 +161,8 @@ pub struct OtaDevice<F: Flash> {
     fw_key_spki: Vec<u8>,
     trust: OtaTrust,
     clock: Box<dyn Fn() -> u64 + Send + Sync>,
+    /// Download bandwidth cap, bytes per second.
+    max_rate: Option<u64>,
 }
 
 impl<F: Flash> std::fmt::Debug for OtaDevice<F> {
@@ -233,13 +235,18 @@ impl<F: Flash> OtaDevice<F> {
         let fw_key_spki = fw_key
             .spki_der()
             .ok_or_else(|| Error::Config("the firmware-decryption key has no public key".into()))?;
-        Ok(OtaDevice { engine, fw_key_spki, trust, clock: Box::new(system_now) })
+        Ok(OtaDevice { engine, fw_key_spki, trust, clock: Box::new(system_now), max_rate: None })
     }
 
     /// Another clock (Unix seconds) for manifest expiry: tests, or a device's trusted time.
     pub fn with_clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
         self.clock = Box::new(clock);
         self
+    }
+
+    /// Caps the download rate (bytes per second): a device on a metered or shared link.
+    pub fn set_max_rate(&mut self, bytes_per_sec: Option<u64>) {
+        self.max_rate = bytes_per_sec.filter(|r| *r > 0);
     }
 
     /// Replaces the clock.
@@ -359,6 +366,7 @@ impl<F: Flash> OtaDevice<F> {
             return Err(Error::Protocol("the server's copy changed (entity tag); start again".into()));
         }
         let mut body = resp.into_body();
+        let (started, mut received) = (std::time::Instant::now(), 0u64);
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| Error::Http(format!("download interrupted: {e}")))?;
             let Ok(data) = frame.into_data() else { continue };
@@ -373,6 +381,13 @@ impl<F: Flash> OtaDevice<F> {
             dl.transferred += data.len() as u64;
             if let Some(p) = progress.as_mut() {
                 p(dl.bytes.len() as u64, total);
+            }
+            received += data.len() as u64;
+            if let Some(rate) = self.max_rate {
+                let due = std::time::Duration::from_secs_f64(received as f64 / rate as f64);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    tokio::time::sleep(wait).await;
+                }
             }
         }
         if (dl.bytes.len() as u64) < total {

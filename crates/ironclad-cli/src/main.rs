@@ -88,6 +88,45 @@ enum Command {
     /// Pairing (HomeKit-compatible): serve an accessory, or pair with one as a controller.
     #[command(subcommand)]
     Pair(PairCommand),
+    /// Over-the-air updates: mastering keys, releases, staged rollouts.
+    #[command(subcommand)]
+    Ota(OtaCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum OtaCommand {
+    /// Firmware-verification (mastering) public keys releases are checked against.
+    #[command(subcommand)]
+    Key(OtaKeyCommand),
+    EncryptionKey(cmd::ota_encryption_key::OtaEncryptionKeyArgs),
+    /// Releases: upload a mastered image, list them and their devices.
+    #[command(subcommand)]
+    Release(OtaReleaseCommand),
+    /// Rollouts to groups in stages: start, stage, pause, resume, abort, status.
+    #[command(subcommand)]
+    Rollout(OtaRolloutCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum OtaKeyCommand {
+    Add(cmd::ota_key_add::OtaKeyAddArgs),
+    List(cmd::ota_key_list::OtaKeyListArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum OtaReleaseCommand {
+    Upload(cmd::ota_release_upload::OtaReleaseUploadArgs),
+    List(cmd::ota_release_list::OtaReleaseListArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum OtaRolloutCommand {
+    Start(cmd::ota_rollout_start::OtaRolloutStartArgs),
+    Stage(cmd::ota_rollout_stage::OtaRolloutStageArgs),
+    Pause(cmd::ota_rollout_pause::OtaRolloutPauseArgs),
+    Resume(cmd::ota_rollout_resume::OtaRolloutResumeArgs),
+    Abort(cmd::ota_rollout_abort::OtaRolloutAbortArgs),
+    Status(cmd::ota_rollout_status::OtaRolloutStatusArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -144,6 +183,7 @@ enum FactoryCommand {
 enum DeviceCommand {
     ConsoleLogin(cmd::device_console::DeviceConsoleLoginArgs),
     Run(cmd::device_run::DeviceRunArgs),
+    Update(cmd::device_update::DeviceUpdateArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -268,6 +308,18 @@ fn main() -> ExitCode {
         Command::Factory(FactoryCommand::ConsolePassword(args)) => cmd::factory_console_password::run(args),
         Command::Device(DeviceCommand::ConsoleLogin(args)) => cmd::device_console::run(args),
         Command::Device(DeviceCommand::Run(args)) => cmd::device_run::run(args),
+        Command::Device(DeviceCommand::Update(args)) => cmd::device_update::run(args),
+        Command::Ota(OtaCommand::Key(OtaKeyCommand::Add(args))) => cmd::ota_key_add::run(args),
+        Command::Ota(OtaCommand::Key(OtaKeyCommand::List(args))) => cmd::ota_key_list::run(args),
+        Command::Ota(OtaCommand::EncryptionKey(args)) => cmd::ota_encryption_key::run(args),
+        Command::Ota(OtaCommand::Release(OtaReleaseCommand::Upload(args))) => cmd::ota_release_upload::run(args),
+        Command::Ota(OtaCommand::Release(OtaReleaseCommand::List(args))) => cmd::ota_release_list::run(args),
+        Command::Ota(OtaCommand::Rollout(OtaRolloutCommand::Start(args))) => cmd::ota_rollout_start::run(args),
+        Command::Ota(OtaCommand::Rollout(OtaRolloutCommand::Stage(args))) => cmd::ota_rollout_stage::run(args),
+        Command::Ota(OtaCommand::Rollout(OtaRolloutCommand::Pause(args))) => cmd::ota_rollout_pause::run(args),
+        Command::Ota(OtaCommand::Rollout(OtaRolloutCommand::Resume(args))) => cmd::ota_rollout_resume::run(args),
+        Command::Ota(OtaCommand::Rollout(OtaRolloutCommand::Abort(args))) => cmd::ota_rollout_abort::run(args),
+        Command::Ota(OtaCommand::Rollout(OtaRolloutCommand::Status(args))) => cmd::ota_rollout_status::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Server(ServerCommand::Token(ServerTokenCommand::Create(args))) => {
             cmd::server_token_create::run(args)

@@ -129,14 +129,13 @@ impl ServerBuilder {
                 anchors.push(cert.to_vec());
             }
         }
-        let releases_dir = self.releases_dir.or_else(|| config.ota.releases_dir.clone()).or_else(|| {
-            match (&self.store, &config.storage) {
-                (None, StorageConfig::Sqlite { path }) => {
+        let releases_dir =
+            self.releases_dir.or_else(|| config.ota.releases_dir.clone()).or_else(|| match &config.storage {
+                StorageConfig::Sqlite { path } => {
                     Some(path.parent().unwrap_or(std::path::Path::new(".")).join("releases"))
                 }
                 _ => None,
-            }
-        });
+            });
         let store = match self.store {
             Some(s) => s,
             None => open_store(&config.storage).await?,

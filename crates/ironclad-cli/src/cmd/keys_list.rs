@@ -10,7 +10,8 @@ use crate::remote::{OperatorArgs, runtime};
 ///
 /// Usages: log (per-device log keys), media (per-device, per-stream camera keys), user-data,
 /// manifest-signing and command-signing (the server's signing keys, generated inside its
-/// secure element; their public key is shown with --json). Symmetric keys are stored sealed
+/// secure element; their public key is shown with --json), firmware-decryption (the X25519 key
+/// OTA releases are encrypted to, also inside the secure element). Symmetric keys are stored sealed
 /// under the vault's master key, which never leaves the server's secure element. A retired
 /// version was replaced by a rotation and is kept only to read what it protected.
 ///
@@ -21,7 +22,8 @@ use crate::remote::{OperatorArgs, runtime};
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub(crate) struct KeysListArgs {
-    /// Only keys of this usage: log, media, user-data, manifest-signing, command-signing.
+    /// Only keys of this usage: log, media, user-data, manifest-signing, command-signing,
+    /// firmware-decryption.
     #[arg(long)]
     usage: Option<String>,
     #[command(flatten)]

@@ -18,7 +18,7 @@ use crate::remote::{OperatorArgs, runtime};
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub(crate) struct KeysRotateArgs {
-    /// log, media, user-data, manifest-signing or command-signing.
+    /// log, media, user-data, manifest-signing, command-signing or firmware-decryption.
     usage: String,
     /// Whose key: a device ID (log, user-data) or DEVICE/STREAM (media); none for signing keys.
     #[arg(long, default_value = "")]

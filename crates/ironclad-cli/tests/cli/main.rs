@@ -7,6 +7,7 @@ mod ceremony;
 mod factory;
 mod firmware;
 mod media;
+mod ota;
 mod pair;
 mod pkcs11;
 mod pki;
