@@ -26,8 +26,9 @@ pub struct ServerConfig {
     pub auth: AuthLimits,
     /// Seconds a client has to finish the TLS handshake (default 10).
     pub handshake_timeout_secs: u64,
-    /// Seconds between reloads of the trusted CA set from storage, so enrollments made through
-    /// another server process are seen (default 5).
+    /// Seconds between reloads of the trusted CA set from storage (default 5). On PostgreSQL a
+    /// group proven or deleted through another server process is announced and reloaded at
+    /// once; this period is the fallback (e.g. while the announcement listener reconnects).
     pub trust_refresh_secs: u64,
     /// Seconds between purges of expired challenges and sessions (default 60).
     pub purge_interval_secs: u64,

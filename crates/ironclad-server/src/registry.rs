@@ -179,7 +179,7 @@ impl Registry {
         let ca = CaCertificate::from_der(der)?;
         check_verification_certificate(&ca, code, verification_cert)?;
         self.store.set_enrollment_status(id, EnrollmentStatus::Enabled, self.clock.unix()).await?;
-        self.trust.refresh(self.store.as_ref()).await?;
+        self.trust_changed().await?;
         self.get(id).await
     }
 
@@ -199,7 +199,18 @@ impl Registry {
         let e = self.get(id).await?;
         self.store.delete_enrollment(id).await?;
         if e.kind() == EnrollmentKind::Group {
-            self.trust.refresh(self.store.as_ref()).await?;
+            self.trust_changed().await?;
+        }
+        Ok(())
+    }
+
+    /// The trusted CAs changed: reload them here, and tell the other server processes sharing
+    /// the store to reload theirs (a failed announcement only delays them to their periodic
+    /// refresh).
+    async fn trust_changed(&self) -> Result<()> {
+        self.trust.refresh(self.store.as_ref()).await?;
+        if let Err(e) = self.store.announce_trust_change().await {
+            tracing::warn!("announcing the trust change to other servers failed: {e}");
         }
         Ok(())
     }

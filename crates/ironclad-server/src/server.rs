@@ -253,14 +253,27 @@ fn spawn_background(
     let purge = Duration::from_secs(config.purge_interval_secs.max(1));
     let (s1, mut stop1) = (store.clone(), shutdown.clone());
     let refresher = tokio::spawn(async move {
+        // Announcements from other server processes (PostgreSQL) refresh at once; the timer
+        // covers the rest.
+        let mut announced = s1.trust_changes();
         loop {
+            let announcement = async {
+                match announced.as_mut() {
+                    Some(rx) => rx.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = stop1.changed() => break,
-                _ = tokio::time::sleep(refresh) => {
-                    if let Err(e) = trust.refresh(s1.as_ref()).await {
-                        tracing::warn!("refreshing the trusted CAs failed: {e}");
+                _ = tokio::time::sleep(refresh) => {}
+                open = announcement => {
+                    if !open {
+                        announced = None;
                     }
                 }
+            }
+            if let Err(e) = trust.refresh(s1.as_ref()).await {
+                tracing::warn!("refreshing the trusted CAs failed: {e}");
             }
         }
     });

@@ -34,8 +34,9 @@ struct ServeProcess {
 impl ServeProcess {
     /// Starts a server on `url`; the generated identity is shared through `ids/` (the first
     /// process makes it). Returns the admin token when `admin` names one to create.
-    fn start(env: &Env, url: &str, admin: Option<&str>) -> (Self, Option<String>) {
+    fn start(env: &Env, url: &str, admin: Option<&str>, extra: &[&str]) -> (Self, Option<String>) {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--identity-dir", "ids", "--json"];
+        args.extend_from_slice(extra);
         if let Some(name) = admin {
             args.extend(["--init-admin-token", name]);
         }
@@ -260,7 +261,7 @@ async fn device_load(device: DeviceIdentity, mut on_a: bool, load: Load) {
 fn two_serve_processes_on_one_postgres_share_changes_and_survive_kill_9() {
     let Some(url) = ironclad_testkit::postgres::fresh_database() else { return };
     let env = Env::new();
-    let (mut a, token) = ServeProcess::start(&env, &url, Some("admin"));
+    let (mut a, token) = ServeProcess::start(&env, &url, Some("admin"), &[]);
     let token = token.unwrap();
     let fleet = ironclad_agent::provision_fleet(28, "acme-cam", None).unwrap();
     let rt = runtime();
@@ -270,8 +271,11 @@ fn two_serve_processes_on_one_postgres_share_changes_and_survive_kill_9() {
         let group = ironclad_agent::enroll_fleet(&mut op, &fleet).await.unwrap();
         (ea, group)
     });
-    // B starts on the same database: it reads the enrolled group and the admin token there.
-    let (b, _) = ServeProcess::start(&env, &url, None);
+    // B starts on the same database: it reads the enrolled group and the admin token there. Its
+    // periodic reload of the trusted CAs is set to an hour: only A's announcement can make B
+    // trust a CA enrolled through A in the test's time.
+    std::fs::write(env.path("b.toml"), "trust_refresh_secs = 3600\n").unwrap();
+    let (b, _) = ServeProcess::start(&env, &url, None, &["--config", "b.toml"]);
     let eb = b.endpoint(&env);
 
     // ---- (a) changes through one process are enforced by the other at once -----------------
@@ -309,6 +313,32 @@ fn two_serve_processes_on_one_postgres_share_changes_and_survive_kill_9() {
         assert_auth_failed(on_a.authenticate().await);
         assert_auth_failed(on_b.get_state().await);
         assert_eq!(last_reason(&mut op_a, d2.device_id()).await, "revoked");
+
+        // A new family enrolled through A: B trusts its CA for the TLS handshake as soon as A's
+        // announcement arrives (LISTEN/NOTIFY), not an hour later.
+        let other = ironclad_agent::provision_fleet(1, "acme-doorbell", None).unwrap();
+        // (With TLS 1.3 the client learns of a refused certificate on its first request.)
+        let before = async {
+            let mut c = DeviceConnection::connect(&eb, other.devices[0].clone()).await?;
+            c.authenticate().await.map(|_| ())
+        };
+        assert!(before.await.is_err(), "B admitted a family nobody enrolled");
+        ironclad_agent::enroll_fleet(&mut op_a, &other).await.unwrap();
+        let enrolled_at = Instant::now();
+        let trusted_after = loop {
+            let attempt = async {
+                let mut c = DeviceConnection::connect(&eb, other.devices[0].clone()).await?;
+                c.authenticate().await.map(|_| ())
+            };
+            match attempt.await {
+                Ok(()) => break enrolled_at.elapsed(),
+                Err(_) if enrolled_at.elapsed() < Duration::from_secs(10) => {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err(e) => panic!("B never trusted the new family's CA: {e}"),
+            }
+        };
+        eprintln!("a family enrolled through A was admitted by B after {trusted_after:?}");
 
         // An API token disabled through A is refused by B at once.
         let t = op_a.create_token("short-lived", "operator").await.unwrap();

@@ -5,6 +5,7 @@
 //! Times are Unix seconds. Secrets (session and API tokens) are stored only as SHA-256 hashes.
 
 pub mod crl;
+pub mod notify;
 mod postgres;
 mod sqlite;
 #[cfg(any(test, feature = "store-suite"))]
@@ -19,6 +20,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use crl::{CrlEntry, CrlKey, CrlNumber, CrlPublished, CrlStore, StoredCrl};
+pub use notify::TrustSignal;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use types::{
@@ -44,7 +46,7 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a
 
 /// Everything the server keeps. Implementations are shared by all connections
 /// (`Arc<dyn Store>`) and must make each method atomic.
-pub trait Store: VaultStore + CrlStore + MessageStore + OtaStore + Send + Sync + fmt::Debug {
+pub trait Store: VaultStore + CrlStore + MessageStore + OtaStore + TrustSignal + Send + Sync + fmt::Debug {
     /// "sqlite" or "postgres".
     fn backend_name(&self) -> &'static str;
 

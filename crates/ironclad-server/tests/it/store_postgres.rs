@@ -61,3 +61,30 @@ async fn reconnects_after_the_database_restarts() {
     store.import_enrollments(&[]).await.unwrap();
     drop(cluster);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_changes_are_announced_to_every_store_on_the_database() {
+    use ironclad_server::store::TrustSignal;
+    let Some(url) = tokio::task::spawn_blocking(ironclad_testkit::postgres::fresh_database).await.unwrap()
+    else {
+        return;
+    };
+    let (a, b) =
+        (PostgresStore::connect(&url, 1).await.unwrap(), PostgresStore::connect(&url, 1).await.unwrap());
+    let mut rx = b.trust_changes().unwrap();
+    // The listener ticks once when it starts listening: wait for that, then for A's announcement.
+    tokio::time::timeout(std::time::Duration::from_secs(10), rx.wait_for(|n| *n >= 1))
+        .await
+        .unwrap()
+        .unwrap();
+    let before = *rx.borrow_and_update();
+    a.announce_trust_change().await.unwrap();
+    let ticked = tokio::time::timeout(std::time::Duration::from_secs(10), rx.changed()).await;
+    assert!(ticked.is_ok_and(|r| r.is_ok()), "B heard nothing");
+    assert!(*rx.borrow() > before);
+    // SQLite has no channel: one file, one process.
+    let dir = tempfile::tempdir().unwrap();
+    let lite = ironclad_server::store::SqliteStore::open(dir.path().join("r.sqlite")).unwrap();
+    assert!(lite.trust_changes().is_none());
+    lite.announce_trust_change().await.unwrap();
+}

@@ -22,6 +22,7 @@ use super::{
 use crate::error::{Error, Result};
 
 mod crl;
+mod notify;
 mod rows;
 mod messages;
 mod ota;
@@ -74,6 +75,8 @@ pub struct PostgresStore {
     next: AtomicUsize,
     /// For multi-statement transactions (bulk import), which need exclusive use of a client.
     tx_client: tokio::sync::Mutex<Client>,
+    /// Ticks on trust-set announcements from any server process ([`notify`]).
+    trust_rx: tokio::sync::watch::Receiver<u64>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -108,6 +111,7 @@ impl PostgresStore {
             conns,
             next: AtomicUsize::new(0),
             tx_client: tokio::sync::Mutex::new(tx_client),
+            trust_rx: notify::spawn_listener(url.to_owned()),
         })
     }
 
