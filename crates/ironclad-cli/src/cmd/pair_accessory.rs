@@ -175,13 +175,16 @@ pub(crate) fn run(args: PairAccessoryArgs) -> Result<()> {
 
 /// Prints changes (characteristic writes, delegations, pairings) until a stop signal.
 async fn serve(acc: &Accessory, se: &Arc<dyn SecureElement>, cloud: bool, json: bool) -> Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // Both listeners exist for the whole loop: a signal that arrives while an arm runs (a cloud
+    // connection, say) is kept for the next turn, where a fresh `ctrl_c()` would miss it.
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut int, mut term) = (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?);
     let mut changes = acc.changes();
     let mut known: BTreeSet<String> = acc.pairings()?.iter().map(|p| p.id.to_string()).collect();
     let mut poll = tokio::time::interval(Duration::from_millis(250));
     loop {
         tokio::select! {
-            r = tokio::signal::ctrl_c() => { r?; return Ok(()) }
+            _ = int.recv() => return Ok(()),
             _ = term.recv() => return Ok(()),
             change = changes.recv() => {
                 let Ok(change) = change else { continue };

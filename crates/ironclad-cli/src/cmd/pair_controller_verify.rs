@@ -60,6 +60,7 @@ pub(crate) fn run(args: PairControllerVerifyArgs) -> Result<()> {
             "verified": true, "name": name, "device_certificate_rechecked": rechecked,
         }));
     }
+    let name = name.as_str().map_or_else(|| name.to_string(), str::to_owned);
     println!(
         "verified {} at {} (Device ID {}; name {name})",
         record.alias, record.address, record.pairing.id

@@ -5,16 +5,17 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
 use crate::{Env, text};
 
-/// `ironclad pair accessory --json` running in the test's directory.
+/// `ironclad pair accessory --json` running in the test's directory; its events arrive through
+/// a reader thread, so a missing event fails the test after a minute instead of hanging it.
 struct AccessoryProcess {
     child: Child,
-    stdout: BufReader<ChildStdout>,
+    events: std::sync::mpsc::Receiver<Value>,
     listening: Value,
 }
 
@@ -26,7 +27,17 @@ impl AccessoryProcess {
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let listening = next_json(&mut stdout);
         assert_eq!(listening["event"], "listening", "{listening}");
-        AccessoryProcess { child, stdout, listening }
+        let (tx, events) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while matches!(stdout.read_line(&mut line), Ok(n) if n > 0) {
+                if let Ok(event) = serde_json::from_str(&line) {
+                    let _ = tx.send(event);
+                }
+                line.clear();
+            }
+        });
+        AccessoryProcess { child, events, listening }
     }
 
     fn addr(&self) -> &str {
@@ -35,9 +46,16 @@ impl AccessoryProcess {
 
     /// The next event of `kind` (earlier events of other kinds are skipped).
     fn wait_for(&mut self, kind: &str) -> Value {
+        self.wait_for_any(&[kind])
+    }
+
+    /// The next event of one of `kinds`; fails after a minute without one.
+    fn wait_for_any(&mut self, kinds: &[&str]) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
-            let event = next_json(&mut self.stdout);
-            if event["event"] == kind {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let event = self.events.recv_timeout(left).unwrap_or_else(|e| panic!("no {kinds:?} event: {e}"));
+            if kinds.iter().any(|k| event["event"] == *k) {
                 return event;
             }
         }
@@ -317,7 +335,8 @@ fn provisioned_device_certificate_checked_against_the_oem_root_then_delegated_to
     let out = env.cmd(&args).env("IRONCLAD_CLAIM_TOKEN", &code).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(acc.wait_for("delegation")["endpoint"], endpoint.as_str());
-    let cloud = acc.wait_for("cloud");
+    let cloud = acc.wait_for_any(&["cloud", "cloud_error"]);
+    assert_eq!(cloud["event"], "cloud", "{cloud}");
     assert_eq!(
         (cloud["device_id"].as_str(), cloud["claimed_by"].is_string()),
         (Some(device_id.as_str()), true)
@@ -327,7 +346,8 @@ fn provisioned_device_certificate_checked_against_the_oem_root_then_delegated_to
     // A used code cannot be replayed through another delegation.
     let out = env.cmd(&args).env("IRONCLAD_CLAIM_TOKEN", &code).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    let refused = acc.wait_for("cloud_error");
+    let refused = acc.wait_for_any(&["cloud", "cloud_error"]);
+    assert_eq!(refused["event"], "cloud_error", "{refused}");
     assert!(refused["error"].as_str().unwrap().contains("claim refused"), "{refused}");
     acc.stop();
     let _ = server.kill();
