@@ -49,7 +49,13 @@ impl OperatorClient {
     }
 
     /// A raw body (an image upload), JSON answer.
-    pub async fn call_bytes(&mut self, method: Method, path: &str, body: Vec<u8>, content_type: &str) -> Result<Value> {
+    pub async fn call_bytes(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<Value> {
         let token = self.token.to_string();
         let (status, answer) = self.http.send(method, path, Some(&token), Some((body, content_type))).await?;
         crate::http::decode(status, &answer)

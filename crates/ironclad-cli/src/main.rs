@@ -312,14 +312,28 @@ fn main() -> ExitCode {
         Command::Ota(OtaCommand::Key(OtaKeyCommand::Add(args))) => cmd::ota_key_add::run(args),
         Command::Ota(OtaCommand::Key(OtaKeyCommand::List(args))) => cmd::ota_key_list::run(args),
         Command::Ota(OtaCommand::EncryptionKey(args)) => cmd::ota_encryption_key::run(args),
-        Command::Ota(OtaCommand::Release(OtaReleaseCommand::Upload(args))) => cmd::ota_release_upload::run(args),
+        Command::Ota(OtaCommand::Release(OtaReleaseCommand::Upload(args))) => {
+            cmd::ota_release_upload::run(args)
+        }
         Command::Ota(OtaCommand::Release(OtaReleaseCommand::List(args))) => cmd::ota_release_list::run(args),
-        Command::Ota(OtaCommand::Rollout(OtaRolloutCommand::Start(args))) => cmd::ota_rollout_start::run(args),
-        Command::Ota(OtaCommand::Rollout(OtaRolloutCommand::Stage(args))) => cmd::ota_rollout_stage::run(args),
-        Command::Ota(OtaCommand::Rollout(OtaRolloutCommand::Pause(args))) => cmd::ota_rollout_pause::run(args),
-        Command::Ota(OtaCommand::Rollout(OtaRolloutCommand::Resume(args))) => cmd::ota_rollout_resume::run(args),
-        Command::Ota(OtaCommand::Rollout(OtaRolloutCommand::Abort(args))) => cmd::ota_rollout_abort::run(args),
-        Command::Ota(OtaCommand::Rollout(OtaRolloutCommand::Status(args))) => cmd::ota_rollout_status::run(args),
+        Command::Ota(OtaCommand::Rollout(OtaRolloutCommand::Start(args))) => {
+            cmd::ota_rollout_start::run(args)
+        }
+        Command::Ota(OtaCommand::Rollout(OtaRolloutCommand::Stage(args))) => {
+            cmd::ota_rollout_stage::run(args)
+        }
+        Command::Ota(OtaCommand::Rollout(OtaRolloutCommand::Pause(args))) => {
+            cmd::ota_rollout_pause::run(args)
+        }
+        Command::Ota(OtaCommand::Rollout(OtaRolloutCommand::Resume(args))) => {
+            cmd::ota_rollout_resume::run(args)
+        }
+        Command::Ota(OtaCommand::Rollout(OtaRolloutCommand::Abort(args))) => {
+            cmd::ota_rollout_abort::run(args)
+        }
+        Command::Ota(OtaCommand::Rollout(OtaRolloutCommand::Status(args))) => {
+            cmd::ota_rollout_status::run(args)
+        }
         Command::Serve(args) => cmd::serve::run(args),
         Command::Server(ServerCommand::Token(ServerTokenCommand::Create(args))) => {
             cmd::server_token_create::run(args)

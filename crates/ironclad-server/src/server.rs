@@ -169,8 +169,12 @@ impl ServerBuilder {
             config.ota.clone(),
             releases_dir,
         );
-        let app =
-            router(AppState { device: device.clone(), registry: registry.clone(), vault: vault.clone(), ota: ota.clone() });
+        let app = router(AppState {
+            device: device.clone(),
+            registry: registry.clone(),
+            vault: vault.clone(),
+            ota: ota.clone(),
+        });
 
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;

@@ -5,14 +5,14 @@
 //! Times are Unix seconds. Secrets (session and API tokens) are stored only as SHA-256 hashes.
 
 pub mod crl;
+pub mod messages;
 pub mod notify;
+pub mod ota;
 mod postgres;
 mod sqlite;
 #[cfg(any(test, feature = "store-suite"))]
 pub mod suite;
 mod types;
-pub mod messages;
-pub mod ota;
 pub mod vault;
 
 use std::fmt;
@@ -46,7 +46,9 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a
 
 /// Everything the server keeps. Implementations are shared by all connections
 /// (`Arc<dyn Store>`) and must make each method atomic.
-pub trait Store: VaultStore + CrlStore + MessageStore + OtaStore + TrustSignal + Send + Sync + fmt::Debug {
+pub trait Store:
+    VaultStore + CrlStore + MessageStore + OtaStore + TrustSignal + Send + Sync + fmt::Debug
+{
     /// "sqlite" or "postgres".
     fn backend_name(&self) -> &'static str;
 

@@ -22,10 +22,10 @@ use super::{
 use crate::error::{Error, Result};
 
 mod crl;
-mod notify;
-mod rows;
 mod messages;
+mod notify;
 mod ota;
+mod rows;
 mod vault;
 
 use rows::*;

@@ -28,9 +28,9 @@ use crate::error::{Error, Result};
 use crate::store::{CrlKey, EnrollmentStatus};
 
 mod crl;
-mod rows;
 mod messages;
 mod ota;
+mod rows;
 mod vault;
 
 use rows::*;
