@@ -223,6 +223,11 @@ fn demo_runs_every_stage() {
         "family enrollment",
         "device authentication",
         "impostor refused at the cloud",
+        "secure boot and update",
+        "pairing",
+        "camera stream encrypted",
+        "signed command",
+        "encrypted logs",
     ] {
         assert!(stages.contains(&stage), "{stage} missing: {stages:?}");
     }
