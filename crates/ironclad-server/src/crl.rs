@@ -336,3 +336,76 @@ pub struct CrlPublication {
     /// "stored", or "unchanged" when this very CRL was current already.
     pub outcome: &'static str,
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use ironclad_pki::{CaIssuer, IntermediateCaParams, KeyPair, RevokedEntry, RootCaParams};
+
+    use super::*;
+
+    fn signed() -> (CaCertificate, Vec<u8>) {
+        let key = KeyPair::generate().unwrap();
+        let now = OffsetDateTime::now_utc();
+        let root = ironclad_pki::create_root(&key, &RootCaParams::new("R", "Acme", "DE"), now).unwrap();
+        let line_key = KeyPair::generate().unwrap();
+        let line = ironclad_pki::create_intermediate(
+            &CaIssuer::new(&root, &key).unwrap(),
+            &line_key,
+            &IntermediateCaParams::new("L", "Acme", "DE"),
+            now,
+        )
+        .unwrap();
+        let revoked = [RevokedEntry { serial: "0102".into(), reason: RevocationReason::Superseded, at: now }];
+        let issuer = CaIssuer::new(&line, &line_key).unwrap();
+        let crl = ironclad_pki::sign_crl(&issuer, 7, now, now + time::Duration::days(1), &revoked).unwrap();
+        (line, crl.der().to_vec())
+    }
+
+    #[test]
+    fn a_real_crl_parses_and_verifies() {
+        let (ca, der) = signed();
+        let p = parse_crl(&der).unwrap();
+        assert_eq!((p.number().to_string().as_str(), p.entries()), ("7", 1));
+        assert!(p.named_by(&ca));
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let v = p.verify(&ca, "g", now).unwrap();
+        assert_eq!(
+            v.entries[0],
+            CrlEntry {
+                serial: "0102".into(),
+                reason: "superseded".into(),
+                revoked_at: v.entries[0].revoked_at
+            }
+        );
+        assert_eq!(v.crl.ca_sha256, ca.sha256_fingerprint_bytes());
+        // PEM of the same bytes; the wrong PEM label is refused.
+        let pem_text = pem::encode(&pem::Pem::new("X509 CRL", der.clone()));
+        assert_eq!(parse_crl(pem_text.as_bytes()).unwrap().number(), p.number());
+        let wrong = pem::encode(&pem::Pem::new("CERTIFICATE", der));
+        assert!(matches!(parse_crl(wrong.as_bytes()), Err(CrlRefusal::Malformed(_))));
+    }
+
+    #[test]
+    fn truncated_extended_and_random_inputs_are_refused_without_panicking() {
+        let (_, der) = signed();
+        for len in 0..der.len() {
+            assert!(parse_crl(&der[..len]).is_err(), "prefix of {len} bytes accepted");
+        }
+        let mut longer = der.clone();
+        longer.push(0);
+        assert_eq!(parse_crl(&longer).unwrap_err(), CrlRefusal::Malformed("1 bytes of trailing data".into()));
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..2_000 {
+            let mut bytes = der.clone();
+            for _ in 0..4 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let i = (x as usize) % bytes.len();
+                bytes[i] ^= (x >> 32) as u8 | 1;
+            }
+            let _ = parse_crl(&bytes);
+        }
+    }
+}
