@@ -20,9 +20,7 @@
 use std::fmt;
 
 use aws_lc_rs::agreement::{self, PrivateKey, UnparsedPublicKey};
-use aws_lc_rs::cipher::{
-    AES_128, AES_256, EncryptingKey, EncryptionContext, StreamingEncryptingKey, UnboundCipherKey,
-};
+use aws_lc_rs::cipher::{AES_128, AES_256, EncryptingKey, EncryptionContext, UnboundCipherKey};
 use aws_lc_rs::iv::FixedLength;
 use aws_lc_rs::{hkdf, hmac};
 use ironclad_se::{Hkdf, KeyAlgorithm, PublicKey};
@@ -269,46 +267,30 @@ pub(crate) fn unwrap(tlv: &Tlv, cipher: Cipher, key: &dyn KeyAgreement) -> Resul
     ContentKey::from_bytes(&plain)
 }
 
-/// AES-CTR over a stream of chunks, counter starting at zero at the first payload byte.
-pub(crate) struct CtrStream {
-    key: StreamingEncryptingKey,
-    out: Vec<u8>,
+/// AES-CTR in place over `data`, which starts at payload byte `offset` (a multiple of 16): the
+/// counter block is `offset / 16`, as if the payload had been processed from counter 0 (IV zero,
+/// incremented per 16-byte block, as MCUboot and imgtool do). Lets the payload be processed in
+/// chunks, each with a fresh one-shot key.
+pub(crate) fn ctr_at(key: &ContentKey, offset: u64, data: &mut [u8]) -> Result<()> {
+    if !offset.is_multiple_of(16) {
+        return Err(Error::Crypto("an AES-CTR chunk must start on a 16-byte block"));
+    }
+    let alg = match key.cipher() {
+        Cipher::Aes128Ctr => &AES_128,
+        Cipher::Aes256Ctr => &AES_256,
+    };
+    let counter = u128::from(offset / 16).to_be_bytes();
+    let key = UnboundCipherKey::new(alg, key.bytes()).map_err(|_| Error::Crypto("bad AES key"))?;
+    EncryptingKey::ctr(key)
+        .and_then(|k| k.less_safe_encrypt(data, EncryptionContext::Iv128(FixedLength::from(counter))))
+        .map(|_| ())
+        .map_err(|_| Error::Crypto("AES-CTR failed"))
 }
 
-impl CtrStream {
-    pub(crate) fn new(content_key: &ContentKey) -> Result<Self> {
-        let alg = match content_key.cipher() {
-            Cipher::Aes128Ctr => &AES_128,
-            Cipher::Aes256Ctr => &AES_256,
-        };
-        let key =
-            UnboundCipherKey::new(alg, content_key.bytes()).map_err(|_| Error::Crypto("bad AES key"))?;
-        let key = StreamingEncryptingKey::less_safe_ctr(
-            key,
-            EncryptionContext::Iv128(FixedLength::from([0u8; 16])),
-        )
-        .map_err(|_| Error::Crypto("AES-CTR setup failed"))?;
-        Ok(Self { key, out: Vec::new() })
-    }
-
-    /// Encrypts or decrypts (the same operation) one chunk; returns the transformed bytes.
-    pub(crate) fn apply(&mut self, input: &[u8]) -> Result<&[u8]> {
-        let mut out = std::mem::take(&mut self.out);
-        out.resize(input.len() + 16, 0);
-        let result = self.apply_into(input, &mut out);
-        self.out = out;
-        result?;
-        Ok(&self.out[..input.len()])
-    }
-
-    /// Like [`CtrStream::apply`], into `out[..input.len()]`; `out` needs 16 bytes to spare.
-    pub(crate) fn apply_into(&mut self, input: &[u8], out: &mut [u8]) -> Result<()> {
-        let update = self.key.update(input, out).map_err(|_| Error::Crypto("AES-CTR failed"))?;
-        if update.written().len() != input.len() {
-            return Err(Error::Crypto("AES-CTR produced an unexpected length"));
-        }
-        Ok(())
-    }
+/// One-shot AES-CTR from counter 0 over a whole payload (the reference for chunked tests).
+#[cfg(test)]
+pub(crate) fn ctr_oneshot_for_tests(key: &ContentKey, data: &mut [u8]) {
+    ctr_oneshot(key.bytes(), data).expect("AES-CTR");
 }
 
 #[cfg(test)]
@@ -317,17 +299,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ctr_stream_matches_one_shot_across_chunk_boundaries() {
-        let key = ContentKey::from_bytes(&[7u8; 16]).unwrap();
-        let data: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
-        let mut one_shot = data.clone();
-        ctr_oneshot(key.bytes(), &mut one_shot).unwrap();
-        let mut stream = CtrStream::new(&key).unwrap();
-        let mut chunked = Vec::new();
-        for chunk in data.chunks(37) {
-            chunked.extend_from_slice(stream.apply(chunk).unwrap());
+    fn ctr_at_offsets_matches_one_shot_across_chunks() {
+        for key in [ContentKey::from_bytes(&[7u8; 16]).unwrap(), ContentKey::from_bytes(&[8u8; 32]).unwrap()]
+        {
+            let data: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+            let mut one_shot = data.clone();
+            ctr_oneshot(key.bytes(), &mut one_shot).unwrap();
+            for chunk in [16, 48, 160, 1000] {
+                let mut chunked = data.clone();
+                for (i, piece) in chunked.chunks_mut(chunk).enumerate() {
+                    ctr_at(&key, (i * chunk) as u64, piece).unwrap();
+                }
+                assert_eq!(chunked, one_shot, "{chunk}-byte chunks");
+            }
+            assert!(ctr_at(&key, 8, &mut [0u8; 16]).is_err(), "mid-block start");
         }
-        assert_eq!(chunked, one_shot);
     }
 
     #[test]

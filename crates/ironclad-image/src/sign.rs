@@ -14,11 +14,11 @@ use std::io::{Read, Write};
 use aws_lc_rs::digest::{Context, SHA256};
 use ironclad_se::{KeyAlgorithm, PublicKey, SignInput};
 
-use crate::encrypt::{self, ContentKey, CtrStream};
+use crate::encrypt::{self, ContentKey};
 use crate::error::{Error, Result};
 use crate::header::{Flags, HEADER_LEN, ImageHeader, Version};
 use crate::keys::{self, ImageSigner};
-use crate::stream::HashPipe;
+use crate::pipe::{Pipe, Transform};
 use crate::tlv::{self, PROTECTED_MAGIC, TlvArea, UNPROTECTED_MAGIC, types};
 use crate::trailer::{self, Pad, SlotLayout};
 
@@ -223,7 +223,7 @@ pub fn sign<R: Read, W: Write>(
 
     let mut hash = Context::new(&SHA256);
     let mut written = 0u64;
-    let mut emit = |out: &mut W, bytes: &[u8]| -> Result<()> {
+    let mut emit = |bytes: &[u8]| -> Result<()> {
         out.write_all(bytes)?;
         written += bytes.len() as u64;
         Ok(())
@@ -232,46 +232,48 @@ pub fn sign<R: Read, W: Write>(
     let mut head = vec![options.erased_value; usize::from(options.header_size)];
     head[..HEADER_LEN].copy_from_slice(&header.encode());
     hash.update(&head);
-    emit(&mut out, &head)?;
+    emit(&head)?;
 
-    // The plaintext is hashed on a second thread while this one reads, encrypts and writes it.
-    let mut pipe = HashPipe::start(hash, payload_len)?;
-    let mut ctr = match &options.encryption {
-        Some(enc) => Some(CtrStream::new(&enc.content_key)?),
-        None => None,
+    // Read here; hashed, then encrypted, by the pipe's worker; written here as it comes back.
+    let transform = match &options.encryption {
+        Some(enc) => Transform::EncryptAfterHash(enc.content_key.clone()),
+        None => Transform::None,
     };
+    let mut pipe = Pipe::start(hash, u64::from(img_size), transform)?;
     let mut left = payload_len;
-    while left > 0 {
+    let mut first = true;
+    while left > 0 || (first && enc_pad > 0) {
+        first = false;
         let want = left.min(pipe.buffer_len() as u64) as usize;
-        let mut buf = pipe.buffer()?;
+        let mut buf = pipe.buffer(&mut emit)?;
         let n = crate::stream::read_full(&mut payload, &mut buf[..want])?;
-        if n == 0 {
-            return Err(Error::PayloadLength { expected: payload_len, actual: payload_len - left });
+        if n < want {
+            return Err(Error::PayloadLength {
+                expected: payload_len,
+                actual: payload_len - left + n as u64,
+            });
         }
         left -= n as u64;
-        let plain = pipe.hash(buf, n)?;
-        match ctr.as_mut() {
-            Some(ctr) => emit(&mut out, ctr.apply(&plain[..n])?)?,
-            None => emit(&mut out, &plain[..n])?,
+        let mut len = n;
+        if left == 0 {
+            // imgtool's zero padding to a 16-byte boundary, encrypted with the last chunk.
+            let pad = enc_pad as usize;
+            buf[n..n + pad].fill(0);
+            len += pad;
         }
-        pipe.release(plain);
+        pipe.submit(buf, len, &mut emit)?;
     }
     let mut probe = [0u8; 1];
     if crate::stream::read_full(&mut payload, &mut probe)? != 0 {
         return Err(Error::PayloadLength { expected: payload_len, actual: payload_len + 1 });
     }
-    if enc_pad > 0 {
-        let zeros = [0u8; 16];
-        let zeros = &zeros[..enc_pad as usize];
-        pipe.hash_bytes(zeros)?;
-        let ctr = ctr.as_mut().ok_or(Error::Crypto("encryption state lost"))?;
-        emit(&mut out, ctr.apply(zeros)?)?;
-    }
     if let Some(p) = &protected {
         pipe.hash_bytes(p)?;
-        emit(&mut out, p)?;
     }
-    let digest = pipe.finish()?;
+    let digest = pipe.finish(&mut emit)?;
+    if let Some(p) = &protected {
+        emit(p)?;
+    }
 
     let signature = match public.algorithm() {
         KeyAlgorithm::EcdsaP256 => signer.sign(SignInput::Sha256Digest(&digest))?,
@@ -296,7 +298,7 @@ pub fn sign<R: Read, W: Write>(
         entries.push((*t, v));
     }
     let unprotected = TlvArea::encode(UNPROTECTED_MAGIC, &entries)?.ok_or(Error::Crypto("empty TLV area"))?;
-    emit(&mut out, &unprotected)?;
+    emit(&unprotected)?;
     let image_len = written;
 
     if let Some(slot) = &options.slot {

@@ -1,5 +1,5 @@
 //! Chunked passes over an image source. Sources are any `Read + Seek` (a file, a `Cursor` over
-//! bytes, a flash-slot adapter); sinks any `Write`. SHA-256 runs beside the pass ([`HashPipe`]),
+//! bytes, a flash-slot adapter); sinks any `Write`. SHA-256 and AES-CTR run beside the pass ([`Pipe`]),
 //! so a large image costs about as long as hashing alone; memory stays at a few buffers
 //! whatever the image size.
 
@@ -7,10 +7,10 @@ use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 
 use aws_lc_rs::digest::{Context, SHA256};
 
-use crate::encrypt::{ContentKey, CtrStream};
+use crate::encrypt::ContentKey;
 use crate::error::{Error, Result};
 use crate::image::Image;
-pub(crate) use crate::pipe::HashPipe;
+use crate::pipe::{Pipe, Transform};
 
 /// Reads until `buf` is full or the source ends; returns the bytes read.
 pub(crate) fn read_full<R: Read>(src: &mut R, buf: &mut [u8]) -> Result<usize> {
@@ -45,31 +45,23 @@ pub(crate) enum Output<'a> {
     PlainPayload(&'a mut dyn Write),
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Segment {
-    Header,
-    Payload,
-    Protected,
-}
-
 /// One pass over the signed region `[0, hdr_size + img_size + protect_tlv_size)`: re-reads the
 /// header and protected area and insists they are the bytes [`Image::read`] parsed, streams the
-/// payload (decrypting it for the hash when `key` is given), and returns the SHA-256. The hash
-/// runs on a second thread while this one reads, decrypts and writes.
+/// payload (decrypting it for the hash when `key` is given), and returns the SHA-256. Hashing
+/// and AES-CTR run on the pipe's worker while this thread reads and writes.
 pub(crate) fn hash_signed_region<R: Read + Seek>(
     image: &Image,
     src: &mut R,
     key: Option<&ContentKey>,
-    mut output: Output<'_>,
+    output: Output<'_>,
 ) -> Result<[u8; 32]> {
-    let write = |output: &mut Output<'_>, segment: Segment, stored: &[u8], plain: &[u8]| -> Result<()> {
-        match output {
-            Output::None => Ok(()),
-            Output::Stored(w) => Ok(w.write_all(stored)?),
-            Output::Plain(w) => Ok(w.write_all(plain)?),
-            Output::PlainPayload(w) if segment == Segment::Payload => Ok(w.write_all(plain)?),
-            Output::PlainPayload(_) => Ok(()),
-        }
+    let (transform, mut sink, whole): (_, Option<&mut dyn Write>, bool) = match (output, key) {
+        (Output::None, None) => (Transform::None, None, false),
+        (Output::None, Some(k)) => (Transform::DecryptBeforeHash(k.clone()), None, false),
+        (Output::Stored(w), None) => (Transform::None, Some(w), true),
+        (Output::Stored(w), Some(k)) => (Transform::HashDecrypted(k.clone()), Some(w), true),
+        (Output::Plain(w), k) => (decrypting(k), Some(w), true),
+        (Output::PlainPayload(w), k) => (decrypting(k), Some(w), false),
     };
 
     let mut hash = Context::new(&SHA256);
@@ -80,31 +72,24 @@ pub(crate) fn hash_signed_region<R: Read + Seek>(
         return Err(Error::SourceChanged);
     }
     hash.update(&head);
-    write(&mut output, Segment::Header, &head, &head)?;
+    if let (Some(w), true) = (sink.as_mut(), whole) {
+        w.write_all(&head)?;
+    }
 
     let mut left = u64::from(image.header.img_size);
-    let mut pipe = HashPipe::start(hash, left)?;
-    let mut ctr = key.map(CtrStream::new).transpose()?;
+    let mut pipe = Pipe::start(hash, left, transform)?;
+    let mut payload_out = |bytes: &[u8]| -> Result<()> {
+        if let Some(w) = sink.as_mut() {
+            w.write_all(bytes)?;
+        }
+        Ok(())
+    };
     while left > 0 {
         let n = left.min(pipe.buffer_len() as u64) as usize;
-        let mut stored = pipe.buffer()?;
-        read_exact_or_changed(src, &mut stored[..n])?;
+        let mut buf = pipe.buffer(&mut payload_out)?;
+        read_exact_or_changed(src, &mut buf[..n])?;
         left -= n as u64;
-        match ctr.as_mut() {
-            Some(ctr) => {
-                let mut plain = pipe.buffer()?;
-                ctr.apply_into(&stored[..n], &mut plain)?;
-                let plain = pipe.hash(plain, n)?;
-                write(&mut output, Segment::Payload, &stored[..n], &plain[..n])?;
-                pipe.release(plain);
-                pipe.recycle(stored);
-            }
-            None => {
-                let stored = pipe.hash(stored, n)?;
-                write(&mut output, Segment::Payload, &stored[..n], &stored[..n])?;
-                pipe.release(stored);
-            }
-        }
+        pipe.submit(buf, n, &mut payload_out)?;
     }
 
     let mut prot = vec![0u8; image.protected_bytes.len()];
@@ -113,8 +98,16 @@ pub(crate) fn hash_signed_region<R: Read + Seek>(
         return Err(Error::SourceChanged);
     }
     pipe.hash_bytes(&prot)?;
-    write(&mut output, Segment::Protected, &prot, &prot)?;
-    pipe.finish()
+    let digest = pipe.finish(&mut payload_out)?;
+    if let (Some(w), true) = (sink.as_mut(), whole) {
+        w.write_all(&prot)?;
+    }
+    Ok(digest)
+}
+
+/// Decrypts before hashing when there is a key; hashes as stored otherwise.
+fn decrypting(key: Option<&ContentKey>) -> Transform {
+    key.map_or(Transform::None, |k| Transform::DecryptBeforeHash(k.clone()))
 }
 
 /// Copies `len` bytes from `src` (at its current position) to `out`.

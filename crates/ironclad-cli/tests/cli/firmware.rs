@@ -494,7 +494,7 @@ fn boot_sim_scenario() {
 #[test]
 fn demo_has_the_secure_boot_stage() {
     let env = Env::new();
-    let out = env.json_line("demo --devices 4");
+    let out = env.json_line("demo --devices 6");
     assert_eq!(out["passed"], true, "{out}");
     let stage = out["stages"]
         .as_array()
