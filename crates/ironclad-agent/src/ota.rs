@@ -189,6 +189,45 @@ fn uuid_text(b: &[u8; 16]) -> String {
     format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }
 
+impl DeviceConnection {
+    /// Sends an update check (what [`OtaDevice::check`] sends, built by the caller).
+    pub async fn ota_check(&mut self, req: &UpdateCheck) -> Result<UpdateAnswer> {
+        let token = self.token()?;
+        let path = paths::check(self.identity().device_id());
+        self.http.json(Method::POST, &path, Some(&token), Some(req)).await
+    }
+
+    /// Streams a device copy (an offer's `download_path`) to `sink` chunk by chunk without
+    /// keeping it: fleet simulations and benchmarks, where a thousand 4 MiB copies would not fit
+    /// in memory. Returns the bytes received. A real update goes through
+    /// [`OtaDevice::download`], which keeps and verifies the copy.
+    pub async fn ota_fetch(
+        &mut self,
+        download_path: &str,
+        mut sink: impl FnMut(&[u8]) + Send,
+    ) -> Result<u64> {
+        let token = self.token()?;
+        let resp = self.http.send_streaming(Method::GET, download_path, Some(&token), &[]).await?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let body = resp.into_body().collect().await.map_err(|e| Error::Http(e.to_string()))?.to_bytes();
+            return Err(decode::<serde_json::Value>(status, &body)
+                .err()
+                .unwrap_or_else(|| Error::Protocol(format!("download answered {status}"))));
+        }
+        let mut body = resp.into_body();
+        let mut n = 0u64;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| Error::Http(format!("download interrupted: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                n += data.len() as u64;
+                sink(&data);
+            }
+        }
+        Ok(n)
+    }
+}
+
 impl OtaDevice<ironclad_boot::SimFlash> {
     /// A simulated device: a NOR flash (4 KiB sectors, 8-byte writes) with two slots of at
     /// least `slot_bytes`, the boot chain trusting `mastering`, the anti-rollback counter and
@@ -280,9 +319,7 @@ impl<F: Flash> OtaDevice<F> {
             product_class: self.trust.product_class.clone(),
             fw_key_spki_hex: hex::encode(&self.fw_key_spki),
         };
-        let token = conn.token()?;
-        let path = paths::check(conn.identity().device_id());
-        conn.http.json(Method::POST, &path, Some(&token), Some(&req)).await
+        conn.ota_check(&req).await
     }
 
     /// Verifies an offer's manifest: signature by a trusted manifest key, expiry, product

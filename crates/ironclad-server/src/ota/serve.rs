@@ -17,6 +17,11 @@ use crate::store::DeviceRelease;
 
 /// Chunk read from disk per frame.
 const CHUNK: usize = 256 * 1024;
+/// Body frame: one TLS record's worth of plaintext, so each frame is encrypted and written
+/// while still in cache. Measured with 200 devices x 4 MiB on loopback: CPU per GB served
+/// (client + server) 1.0 s with 16 KiB frames, 1.4-1.9 s with 64-256 KiB, 3.2 s with the
+/// whole image as one frame (rustls then buffers megabytes of ciphertext per connection).
+const FRAME: usize = 16 * 1024;
 
 /// What part of the copy to send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +89,7 @@ pub(crate) fn respond(prepared: Arc<Prepared>, copy: &DeviceRelease, range: Byte
     };
     let base = prepared.base_len();
     let tail = Bytes::from(copy.tail.clone());
-    let (tx, body) = Channel::<Bytes, std::io::Error>::new(4);
+    let (tx, body) = Channel::<Bytes, std::io::Error>::new(8);
     tokio::spawn(send(prepared, tail, base, start, end, tx));
 
     let mut r = Response::new(Body::new(body));
@@ -117,8 +122,14 @@ async fn send(
     if start < base {
         let stop = end.min(base);
         if let Some(bytes) = &prepared.bytes {
-            if tx.send_data(bytes.slice(start as usize..stop as usize)).await.is_err() {
-                return;
+            // Frames of a few TLS records: each is encrypted and written while still in cache.
+            let mut pos = start as usize;
+            while pos < stop as usize {
+                let end = (pos + FRAME).min(stop as usize);
+                if tx.send_data(bytes.slice(pos..end)).await.is_err() {
+                    return;
+                }
+                pos = end;
             }
         } else {
             let mut pos = start;
@@ -148,8 +159,14 @@ async fn send(
                     Ok((f, buf)) => {
                         file = Some(f);
                         pos += n as u64;
-                        if tx.send_data(Bytes::from(buf)).await.is_err() {
-                            return;
+                        let buf = Bytes::from(buf);
+                        let mut at = 0;
+                        while at < buf.len() {
+                            let end = (at + FRAME).min(buf.len());
+                            if tx.send_data(buf.slice(at..end)).await.is_err() {
+                                return;
+                            }
+                            at = end;
                         }
                     }
                     Err(e) => {

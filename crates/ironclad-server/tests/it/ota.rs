@@ -422,7 +422,16 @@ async fn downloads_refused_to_everyone_else() {
 /// entity tag gets the whole copy.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn range_resume_is_byte_identical_across_restarts() {
-    let f = Ota::start().await;
+    range_resume(Ota::start().await).await;
+}
+
+/// The same, with the release streamed from its file on every request (no memory budget).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn range_resume_streamed_from_disk() {
+    range_resume(Ota::start_with(|c| c.ota.memory_cache_bytes = 0).await).await;
+}
+
+async fn range_resume(f: Ota) {
     let release = f.upload("1.1.0", 2, 300_000).await;
     f.op().await.start_rollout(&release, &f.group, 100).await.unwrap();
     let mut d = f.device(0, "rg-1").await;
@@ -619,6 +628,28 @@ async fn device_refusals_and_recovery() {
     let r = d2.ota.check(&mut conn2).await;
     assert_eq!(server_code(r).1, Some(ErrorCode::Unavailable), "a changed release file is refused");
     d2.conn = conn2;
+}
+
+/// A release that boots but fails the application's health check on its trial: reverted, the
+/// previous image runs, the counter did not move, the server sees `failed: trial-failed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unhealthy_trial_is_reverted_and_reported() {
+    let f = Ota::start().await;
+    let release = f.upload("1.1.0", 2, 20_000).await;
+    f.op().await.start_rollout(&release, &f.group, 100).await.unwrap();
+    let mut d = f.device(0, "trial-1").await;
+    let mut sick = |boot: &ironclad_boot::BootReport| {
+        assert_eq!(boot.booted.version.to_string(), "1.1.0+0");
+        false
+    };
+    let options = ironclad_agent::UpdateOptions { progress: None, healthy: Some(&mut sick) };
+    let r = d.ota.update_once(&mut d.conn, &mut d.dl, options).await;
+    assert_eq!(refusal(r), OtaRefusal::TrialFailed);
+    let (running, counter) = d.ota.running().unwrap();
+    assert_eq!((running.to_string().as_str(), counter), ("1.0.0+0", 1), "back on the confirmed image");
+    let state = f.op().await.release_devices(&release).await.unwrap();
+    assert_eq!(state[0].state, OtaState::Failed);
+    assert!(state[0].detail.starts_with("trial-failed"), "{:?}", state[0]);
 }
 
 fn offer_now() -> u64 {
