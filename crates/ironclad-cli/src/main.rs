@@ -12,6 +12,7 @@ mod cmd;
 mod demo_firmware;
 mod demo_media;
 mod demo_messages;
+mod demo_ota;
 mod demo_pairing;
 mod output;
 mod pki_dir;

@@ -12,7 +12,9 @@
 //! with one device (setup code, device certificate, pair-verify) and delegating cloud access to
 //! it over that channel (`demo_pairing`), and the revoked device and the impostor refused at the
 //! cloud, with the reasons in its audit log; a camera's stream encrypted with its key from the
-//! cloud vault and decrypted by its owner; a signed command run once and its replay refused;
+//! cloud vault and decrypted by its owner; OTA to 1.1.0 in stages (`demo_ota`: 10 % then 100 %,
+//! each device its own re-wrapped copy, a corrupted download refused and fetched again, a
+//! downgrade refused); a signed command run once and its replay refused;
 //! encrypted logs uploaded and read.
 
 use std::net::SocketAddr;
@@ -515,6 +517,13 @@ fn cloud_stages(
         // A camera that is neither the revoked device nor the look-alike's namesake.
         let camera = devices.get(2).context("the media stage needs 3 devices")?;
         Ok(((), crate::demo_media::media_stage(&cloud.rt, &cloud.endpoint, registry, camera)?))
+    })?;
+
+    stages.run("OTA in stages", || {
+        // Devices the firmware stage did not update locally (it raised 1-3's counters) and
+        // not the revoked one.
+        let fleet = devices.get(4..).filter(|d| !d.is_empty()).context("the OTA stage needs 5 devices")?;
+        Ok(((), crate::demo_ota::ota_stage(&cloud.rt, &cloud.endpoint, registry, fleet)?))
     })?;
 
     stages.run("signed command", || {

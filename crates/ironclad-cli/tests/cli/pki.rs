@@ -226,6 +226,7 @@ fn demo_runs_every_stage() {
         "secure boot and update",
         "pairing",
         "camera stream encrypted",
+        "OTA in stages",
         "signed command",
         "encrypted logs",
     ] {
