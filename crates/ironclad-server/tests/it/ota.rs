@@ -94,12 +94,25 @@ impl Ota {
     }
 
     pub async fn start_with(config: impl FnOnce(&mut ServerConfig)) -> Self {
+        Self::start_store(None, config).await
+    }
+
+    /// On `store` (e.g. PostgreSQL) when given, else SQLite in a temporary directory.
+    pub async fn start_store(
+        store: Option<Arc<dyn ironclad_server::store::Store>>,
+        config: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
         let releases = tempfile::tempdir().unwrap();
         let vault_se: Arc<dyn SecureElement> = Arc::new(MemorySe::new());
         let mut cfg = ServerConfig::default();
         config(&mut cfg);
         let (se, dir) = (vault_se.clone(), releases.path().to_path_buf());
-        let ts = TestServer::start_config(cfg, move |b| b.secure_element(se).releases_dir(dir)).await;
+        let ts = match store {
+            Some(store) => {
+                TestServer::start_on(store, None, move |b| b.secure_element(se).releases_dir(dir)).await
+            }
+            None => TestServer::start_config(cfg, move |b| b.secure_element(se).releases_dir(dir)).await,
+        };
         let pki = TestPki::new("OTA", 2);
         let group = ts.enroll_line(&pki, 0).await;
         let admin = ts.admin_token().await;
@@ -112,6 +125,13 @@ impl Ota {
         assert_eq!(server_key.algorithm(), KeyAlgorithm::X25519);
         let factory = mastering.master("1.0.0", 1, 20_000, None, Some(CLASS));
         Ota { ts, pki, group, admin, mastering, server_key, factory, releases, vault_se }
+    }
+
+    /// Another server process on the same store, vault secure element and releases directory.
+    pub async fn second_server(&self) -> TestServer {
+        let (se, dir) = (self.vault_se.clone(), self.releases.path().to_path_buf());
+        TestServer::start_on(self.ts.store.clone(), None, move |b| b.secure_element(se).releases_dir(dir))
+            .await
     }
 
     pub async fn op(&self) -> OperatorClient {
@@ -488,6 +508,41 @@ async fn range_resume(f: Ota) {
     let r = d.ota.download(&mut d.conn, &stale, &mut part, None).await;
     assert!(r.is_err(), "the server's copy is not the stale one: {r:?}");
     d.ota.install(&v, &d.dl).unwrap();
+}
+
+/// Two server processes on one PostgreSQL database sharing a releases directory: a device
+/// checks on one, downloads half its copy from it, resumes from the other (byte-identical: the
+/// tail is in the database), installs and reports; both see it confirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ota_on_postgres_across_two_processes() {
+    let Some(cluster) =
+        tokio::task::spawn_blocking(ironclad_testkit::postgres::PgCluster::start).await.unwrap()
+    else {
+        return;
+    };
+    let url = cluster.fresh_database();
+    let store: Arc<dyn ironclad_server::store::Store> =
+        Arc::new(ironclad_server::store::PostgresStore::connect(&url, 2).await.unwrap());
+    let f = Ota::start_store(Some(store), |_| {}).await;
+    let release = f.upload("1.1.0", 2, 120_000).await;
+    f.op().await.start_rollout(&release, &f.group, 100).await.unwrap();
+    let other = f.second_server().await;
+    let mut d = f.device(0, "pg-1").await;
+    let mut on_b = other.connect(&d.test).await;
+    on_b.authenticate().await.unwrap();
+    let offer = d.ota.check(&mut on_b).await.unwrap().offer.unwrap();
+    let v = d.ota.verify_offer(&offer).unwrap();
+    d.ota.download(&mut on_b, &v, &mut d.dl, None).await.unwrap();
+    let full = d.dl.bytes.clone();
+    d.dl.bytes.truncate(50_000);
+    d.ota.download(&mut d.conn, &v, &mut d.dl, None).await.unwrap();
+    assert_eq!(d.dl.resumed, 1);
+    assert!(d.dl.bytes == full, "resumed on the other process: byte-identical");
+    assert!(matches!(d.update().await.unwrap(), UpdateOutcome::Updated { .. }));
+    assert_eq!(d.counter(), 2);
+    let mut op_b = OperatorClient::connect(&other.endpoint(), &f.admin).await.unwrap();
+    assert_eq!(op_b.release_devices(&release).await.unwrap()[0].state, OtaState::Confirmed);
+    drop(cluster);
 }
 
 /// Upload refusals: unknown mastering key, tampered payload, no product class, no security
